@@ -10,32 +10,16 @@ import mnlab
 from mnlab.models import MobileOneBlock, make_divisible, reparameterize
 from mnlab.models.layers import HardSigmoid, HardSwish, InvertedResidual
 
-# numel of all parameters (BN γ/β included) of the reference implementations at 1000 classes:
-# torchvision (MobileNetV2/V3), timm (EfficientNet-Lite), apple/ml-mobileone, TF-slim layout (V1).
+from mnlab.papers import figure, figures
+
+# Exact counts of the reference implementations (torchvision, timm, apple/ml-mobileone, TF-slim layout).
 EXACT_PARAMS = [
-    ("mobilenet_v1", {"width_mult": 1.0}, 4_231_976),
-    ("mobilenet_v1", {"width_mult": 0.75}, 2_585_560),
-    ("mobilenet_v1", {"width_mult": 0.5}, 1_331_592),
-    ("mobilenet_v1", {"width_mult": 0.25}, 470_072),
-    ("mobilenet_v2", {"width_mult": 1.0}, 3_504_872),
-    ("mobilenet_v2", {"width_mult": 0.75}, 2_636_424),
-    ("mobilenet_v2", {"width_mult": 0.5}, 1_968_680),
-    ("mobilenet_v2", {"width_mult": 0.35}, 1_677_128),
-    ("mobilenet_v2", {"width_mult": 1.4}, 6_108_776),
-    ("mobilenet_v3_large", {}, 5_483_032),
-    ("mobilenet_v3_small", {}, 2_542_856),
-    ("efficientnet_lite0", {}, 4_652_008),
-    ("efficientnet_lite1", {}, 5_416_680),
-    ("efficientnet_lite2", {}, 6_092_072),
-    ("efficientnet_lite3", {}, 8_197_096),
-    ("efficientnet_lite4", {}, 13_006_568),
-    ("mobileone_s0", {}, 5_293_272),
-    ("mobileone_s1", {}, 4_825_192),
-    ("mobileone_s2", {}, 7_884_648),
-    ("mobileone_s3", {}, 10_170_600),
-    ("mobileone_s4", {}, 14_951_248),
+    (key.split("/")[1], {"width_mult": float(key.split("/")[2])} if key.split("/")[2][0].isdigit() else {},
+     int(fig.value))
+    for key, fig in figures("reference/").items() if "reparameterized" not in key
 ]
-REPARAMETERIZED_PARAMS = [2_078_504, 4_764_840, 7_808_168, 10_078_312, 14_838_352]
+REPARAMETERIZED_PARAMS = [int(figure(f"reference/mobileone_s{i}/reparameterized/params").value) for i in range(5)]
+assert len(EXACT_PARAMS) == 21 and len(REPARAMETERIZED_PARAMS) == 5
 
 
 def n_params(model: nn.Module) -> int:

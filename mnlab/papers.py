@@ -1,0 +1,222 @@
+"""Every published figure the book compares against, once, with its source.
+
+A :class:`Published` figure keeps the number as printed (``"569M"``, ``"4.2M"``, ``"70.6%"``), its
+value, and the half-unit of its last printed digit, so a comparison can honour the rounding of
+the printed figure. Look figures up with :func:`figure`; group them with :func:`figures`.
+
+Keys read ``paper/table/item``, e.g. ``"mobilenet_v1/table6/0.75/madds"``. MAdds in the papers
+are multiply-accumulates (MACs); FLOPs = 2 × MACs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SOURCES: dict[str, str] = {
+    "mobilenet_v1": "Howard et al. 2017, MobileNets, arXiv 1704.04861v1",
+    "mobilenet_v2": "Sandler et al. 2018, MobileNetV2, arXiv 1801.04381v4",
+    "mobilenet_v3": "Howard et al. 2019, Searching for MobileNetV3, arXiv 1905.02244v5",
+    "efficientnet_lite": "tensorflow/tpu, models/official/efficientnet/lite/README.md",
+    "mobileone": "Vasu et al. 2022, MobileOne, arXiv 2206.04040",
+    "ml_mobileone": "apple/ml-mobileone, README.md (ImageNet top-1, iPhone 12 latency)",
+    "mmpretrain": "open-mmlab/mmpretrain, configs/mobileone/README.md (inference form)",
+    "shufflenet_v2": "Ma et al. 2018, ShuffleNet V2, arXiv 1807.11164",
+    "tf_slim": "tensorflow/models research/slim, mobilenet_v1.md",
+    "torchvision": "pytorch/vision, torchvision.models (mobilenet_v2, mobilenet_v3_large/small)",
+    "timm": "huggingface/pytorch-image-models, timm efficientnet_lite0-4",
+    "ml_mobileone_code": "apple/ml-mobileone, mobileone.py (train-time and reparameterized forms)",
+    "tf_slim_layout": "TF-slim MobileNetV1 layout (BN, GAP, Linear head), numel of all parameters",
+}
+
+_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published figure: its value, how it was printed, and where."""
+
+    key: str
+    printed: str
+    value: float
+    unit: str
+    half_unit: float
+    source: str
+    where: str
+    note: str = ""
+
+    @property
+    def citation(self) -> str:
+        return f"{SOURCES[self.source]}, {self.where}"
+
+
+def _parse(printed: str) -> tuple[float, str, float]:
+    """``"4.2M"`` → (4.2e6, "", 0.05e6); ``"70.6%"`` → (70.6, "%", 0.05); ``"113 ms"`` → (113, "ms", 0.5)."""
+    match = re.fullmatch(r"\s*([0-9][0-9,]*(?:\.([0-9]+))?)\s*([KMGB]?)\s*(%|ms|KB)?\s*", printed)
+    if not match:
+        raise ValueError(f"cannot parse published figure {printed!r}")
+    number, decimals, scale, unit = match.groups()
+    factor = _SCALE[scale]
+    half = 0.5 * 10.0 ** -(len(decimals) if decimals else 0) * factor
+    return float(number.replace(",", "")) * factor, unit or "", half
+
+
+FIGURES: dict[str, Published] = {}
+
+
+def _add(key: str, printed: str, source: str, where: str, note: str = "") -> None:
+    if key in FIGURES:
+        raise ValueError(f"published figure {key!r} defined twice")
+    value, unit, half = _parse(printed)
+    FIGURES[key] = Published(key, printed, value, unit, half, source, where, note)
+
+
+def figure(key: str) -> Published:
+    """The published figure stored under ``key``; ValueError names close keys if it is unknown."""
+    try:
+        return FIGURES[key]
+    except KeyError:
+        prefix = key.rsplit("/", 1)[0]
+        close = [k for k in FIGURES if k.startswith(prefix)][:8]
+        raise ValueError(f"no published figure {key!r}; keys under {prefix!r}: {close}") from None
+
+
+def figures(prefix: str) -> dict[str, Published]:
+    """All figures whose key starts with ``prefix``, in the order they were defined."""
+    return {k: f for k, f in FIGURES.items() if k.startswith(prefix)}
+
+
+# --- MobileNetV1 ------------------------------------------------------------------------------
+V1 = "mobilenet_v1"
+# Table 3: one layer, Dk = 3, M = N = 512, DF = 14; rows are cumulative.
+for row, madds, params in [("conv", "462M", "2.36M"), ("separable", "52.3M", "0.27M"),
+                           ("alpha=0.75", "29.6M", "0.15M"), ("rho=0.714", "15.1M", "0.15M")]:
+    _add(f"{V1}/table3/{row}/madds", madds, V1, "Table 3")
+    _add(f"{V1}/table3/{row}/params", params, V1, "Table 3")
+_add(f"{V1}/sec3.1/separable_saving_low", "8", V1, "Sec. 3.1",
+     "3×3 depthwise separable convolutions use between 8 to 9 times less computation")
+_add(f"{V1}/sec3.1/separable_saving_high", "9", V1, "Sec. 3.1")
+# Table 2: resource per layer type.
+for kind, madds, params in [("conv 1×1", "94.86%", "74.59%"), ("depthwise 3×3", "3.06%", "1.06%"),
+                            ("conv 3×3", "1.19%", "0.02%"), ("linear", "0.18%", "24.33%")]:
+    _add(f"{V1}/table2/{kind}/madds_pct", madds, V1, "Table 2")
+    _add(f"{V1}/table2/{kind}/params_pct", params, V1, "Table 2")
+_add(f"{V1}/sec3.2/pointwise_time_pct", "95%", V1, "Sec. 3.2",
+     "spends 95% of its computation time in 1×1 convolutions which also has 75% of the parameters")
+_add(f"{V1}/sec3.2/pointwise_params_pct", "75%", V1, "Sec. 3.2")
+# Table 4: full convolutions vs depthwise separable.
+_add(f"{V1}/table4/conv_mobilenet/top1", "71.7%", V1, "Table 4")
+_add(f"{V1}/table4/conv_mobilenet/madds", "4866M", V1, "Table 4")
+_add(f"{V1}/table4/conv_mobilenet/params", "29.3M", V1, "Table 4")
+# Table 5: thinner vs shallower at similar cost.
+_add(f"{V1}/table5/0.75/top1", "68.4%", V1, "Table 5")
+_add(f"{V1}/table5/0.75/madds", "325M", V1, "Table 5")
+_add(f"{V1}/table5/0.75/params", "2.6M", V1, "Table 5")
+_add(f"{V1}/table5/shallow/top1", "65.3%", V1, "Table 5")
+_add(f"{V1}/table5/shallow/madds", "307M", V1, "Table 5")
+_add(f"{V1}/table5/shallow/params", "2.9M", V1, "Table 5")
+# Table 6: width multiplier at 224; Table 7: resolution at α = 1.
+for alpha, top1, madds, params in [("1.0", "70.6%", "569M", "4.2M"), ("0.75", "68.4%", "325M", "2.6M"),
+                                   ("0.5", "63.7%", "149M", "1.3M"), ("0.25", "50.6%", "41M", "0.5M")]:
+    _add(f"{V1}/table6/{alpha}/top1", top1, V1, "Table 6")
+    _add(f"{V1}/table6/{alpha}/madds", madds, V1, "Table 6")
+    _add(f"{V1}/table6/{alpha}/params", params, V1, "Table 6")
+for res, top1, madds in [(224, "70.6%", "569M"), (192, "69.1%", "418M"), (160, "67.2%", "290M"),
+                         (128, "64.4%", "186M")]:
+    _add(f"{V1}/table7/{res}/top1", top1, V1, "Table 7")
+    _add(f"{V1}/table7/{res}/madds", madds, V1, "Table 7")
+    _add(f"{V1}/table7/{res}/params", "4.2M", V1, "Table 7")
+_add(f"{V1}/tf_slim/params", "3,185,088", "tf_slim", "MobileNet_v1_1.0_224 (conv layers only)")
+_add(f"{V1}/tf_slim/macs", "567,716,352", "tf_slim", "MobileNet_v1_1.0_224 (conv layers only)")
+
+# --- MobileNetV2 ------------------------------------------------------------------------------
+V2 = "mobilenet_v2"
+_add(f"{V2}/1.0/madds", "300M", V2, "Table 4 / Sec. 6.1")
+_add(f"{V2}/1.0/params", "3.4M", V2, "Table 4")
+_add(f"{V2}/1.4/madds", "585M", V2, "Table 4")
+_add(f"{V2}/1.4/params", "6.9M", V2, "Table 4")
+_add(f"{V2}/range/madds_min", "7M", V2, "Sec. 6.1")
+_add(f"{V2}/range/madds_max", "585M", V2, "Sec. 6.1")
+_add(f"{V2}/range/params_min", "1.7M", V2, "Sec. 6.1")
+_add(f"{V2}/range/params_max", "6.9M", V2, "Sec. 6.1")
+# Table 4 (Pixel 1 CPU, TF-Lite).
+for model, top1, params, madds, ms in [("mobilenet_v1", "70.6%", "4.2M", "575M", "113 ms"),
+                                       ("mobilenet_v2", "72.0%", "3.4M", "300M", "75 ms"),
+                                       ("mobilenet_v2_1.4", "74.7%", "6.9M", "585M", "143 ms")]:
+    _add(f"{V2}/table4/{model}/top1", top1, V2, "Table 4")
+    _add(f"{V2}/table4/{model}/params", params, V2, "Table 4")
+    _add(f"{V2}/table4/{model}/madds", madds, V2, "Table 4")
+    _add(f"{V2}/table4/{model}/latency", ms, V2, "Table 4", "Google Pixel 1, one large core, TF-Lite")
+# Table 3: max channels and memory (Kb, 16-bit activations) per spatial resolution.
+for model, rows, peak in [
+    ("mobilenet_v1", [(112, 64, "1600"), (56, 128, "800"), (28, 256, "400"), (14, 512, "200"),
+                      (7, 1024, "199"), (1, 1024, "2")], "1600"),
+    ("mobilenet_v2", [(112, 16, "400"), (56, 32, "200"), (28, 64, "100"), (14, 160, "62"),
+                      (7, 320, "32"), (1, 1280, "2")], "400"),
+]:
+    for side, channels, kb in rows:
+        _add(f"{V2}/table3/{model}/{side}/channels", str(channels), V2, "Table 3")
+        _add(f"{V2}/table3/{model}/{side}/memory_kb", kb, V2, "Table 3", "Kb at 16-bit floats")
+    _add(f"{V2}/table3/{model}/max_memory_kb", peak, V2, "Table 3", "Kb at 16-bit floats")
+_add(f"{V2}/table3/shufflenet/max_memory_kb", "600", V2, "Table 3")
+
+# --- MobileNetV3 ------------------------------------------------------------------------------
+V3 = "mobilenet_v3"
+for model, top1, madds, params in [("large_1.0", "75.2%", "219M", "5.4M"), ("large_0.75", "73.3%", "155M", "4.0M"),
+                                   ("small_1.0", "67.4%", "56M", "2.5M"), ("small_0.75", "65.4%", "44M", "2.0M")]:
+    _add(f"{V3}/table3/{model}/top1", top1, V3, "Table 3")
+    _add(f"{V3}/table3/{model}/madds", madds, V3, "Table 3")
+    _add(f"{V3}/table3/{model}/params", params, V3, "Table 3")
+_add(f"{V3}/table3/large_1.0/latency", "51 ms", V3, "Table 3", "Google Pixel 1, TF-Lite, one large core")
+_add(f"{V3}/table3/small_1.0/latency", "15.8 ms", V3, "Table 3", "Google Pixel 1, TF-Lite, one large core")
+_add(f"{V3}/table9/large_1.0/madds", "217M", V3, "Table 9 (appendix)")
+_add(f"{V3}/table9/small_1.0/madds", "57M", V3, "Table 9 (appendix)")
+_add(f"{V3}/sec5.1/last_stage/madds_saved", "30M", V3, "Sec. 5.1")
+_add(f"{V3}/sec5.1/last_stage/latency_saved_pct", "11%", V3, "Sec. 5.1", "7 ms on a Pixel 1")
+_add(f"{V3}/sec5.1/stem/madds_saved", "10M", V3, "Sec. 5.1", "and 2 ms")
+_add(f"{V3}/table5/relu_instead_of_hswish/top1_delta", "0.7%", V3, "Table 5", "a drop")
+
+# --- EfficientNet-Lite ------------------------------------------------------------------------
+LITE = "efficientnet_lite"
+for i, params, madds, fp32, int8, ms_fp32, ms_int8 in [
+    (0, "4.7M", "407M", "75.1%", "74.4%", "12 ms", "6.5 ms"),
+    (1, "5.4M", "631M", "76.7%", "75.9%", "18 ms", "9.1 ms"),
+    (2, "6.1M", "899M", "77.6%", "77.0%", "26 ms", "12 ms"),
+    (3, "8.2M", "1.44B", "79.8%", "79.0%", "41 ms", "18 ms"),
+    (4, "13.0M", "2.64B", "81.5%", "80.2%", "76 ms", "30 ms"),
+]:
+    key = f"{LITE}/lite{i}"
+    _add(f"{key}/params", params, LITE, "model table")
+    _add(f"{key}/madds", madds, LITE, "model table")
+    _add(f"{key}/top1", fp32, LITE, "model table", "float32")
+    _add(f"{key}/top1_int8", int8, LITE, "model table", "post-training int8")
+    _add(f"{key}/latency", ms_fp32, LITE, "model table", "Pixel 4 CPU, 4 threads, float32")
+    _add(f"{key}/latency_int8", ms_int8, LITE, "model table", "Pixel 4 CPU, 4 threads, int8")
+
+# --- MobileOne --------------------------------------------------------------------------------
+MO = "mobileone"
+for i, top1, ms, params, gmacs in [(0, "71.4%", "0.79 ms", "2.08M", "0.27G"), (1, "75.9%", "0.89 ms", "4.76M", "0.82G"),
+                                   (2, "77.4%", "1.18 ms", "7.81M", "1.30G"), (3, "78.1%", "1.53 ms", "10.08M", "1.89G"),
+                                   (4, "79.4%", "1.86 ms", "14.84M", "2.98G")]:
+    _add(f"{MO}/s{i}/top1", top1, "ml_mobileone", "model table")
+    _add(f"{MO}/s{i}/latency", ms, "ml_mobileone", "model table", "iPhone 12, Core ML")
+    _add(f"{MO}/s{i}/params", params, "mmpretrain", "model table", "re-parameterized")
+    _add(f"{MO}/s{i}/madds", gmacs, "mmpretrain", "model table", "re-parameterized")
+
+# --- ShuffleNetV2 -----------------------------------------------------------------------------
+# G1 is an inequality, not a number: MAC ≥ 2·sqrt(h·w·B) + B/(h·w), equality at c1 = c2 (Sec. 3, Eq. 1).
+
+# --- Reference implementations: exact parameter counts (numel of all parameters, 1000 classes) -----
+for width, count in [("1.0", "4,231,976"), ("0.75", "2,585,560"), ("0.5", "1,331,592"), ("0.25", "470,072")]:
+    _add(f"reference/mobilenet_v1/{width}/params", count, "tf_slim_layout", "α = " + width)
+for width, count in [("1.0", "3,504,872"), ("0.75", "2,636,424"), ("0.5", "1,968,680"), ("0.35", "1,677,128"),
+                     ("1.4", "6,108,776")]:
+    _add(f"reference/mobilenet_v2/{width}/params", count, "torchvision", "width " + width)
+_add("reference/mobilenet_v3_large/1.0/params", "5,483,032", "torchvision", "width 1.0")
+_add("reference/mobilenet_v3_small/1.0/params", "2,542,856", "torchvision", "width 1.0")
+for i, count in enumerate(["4,652,008", "5,416,680", "6,092,072", "8,197,096", "13,006,568"]):
+    _add(f"reference/efficientnet_lite{i}/params", count, "timm", f"efficientnet_lite{i}")
+for i, (train, fused) in enumerate([("5,293,272", "2,078,504"), ("4,825,192", "4,764,840"),
+                                    ("7,884,648", "7,808,168"), ("10,170,600", "10,078,312"),
+                                    ("14,951,248", "14,838,352")]):
+    _add(f"reference/mobileone_s{i}/train/params", train, "ml_mobileone_code", f"S{i}, train-time")
+    _add(f"reference/mobileone_s{i}/reparameterized/params", fused, "ml_mobileone_code", f"S{i}, inference")
