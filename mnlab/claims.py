@@ -87,7 +87,7 @@ def statement(what: str, paper: str, measured: str, holds: bool, *, source: str,
               tolerance: str = "", must_hold: bool = True, note: str = "") -> Claim:
     """A qualitative claim ("latency correlates weakly with parameter count") and our evidence.
 
-    ``source`` is a key of :data:`mnlab.papers.SOURCES` or a figure key; ``holds`` is the result
+    ``source`` is a key of ``mnlab.papers.SOURCES`` or a figure key; ``holds`` is the result
     of the test the caller ran, stated in ``tolerance`` (e.g. "Spearman ρ(params) < ρ(MACs)").
     """
     from mnlab.papers import SOURCES

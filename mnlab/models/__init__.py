@@ -1,4 +1,4 @@
-"""Layer 1 of mnlab: reference implementations of the MobileNet family, plain ``nn.Module``s.
+"""Layer 1 of mnlab: reference implementations of the MobileNet family, plain ``nn.Module`` subclasses.
 
 ``create_model(name, **kwargs)`` builds any of them by name; ``list_models()`` lists the names;
 ``default_resolution(name)`` is the input side each was published at (224, or the

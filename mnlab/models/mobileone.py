@@ -156,7 +156,7 @@ def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000) -> MobileN
 
 def reparameterize(model: nn.Module) -> nn.Module:
     """Return the inference form of a MobileOne: a deep copy in which every
-    :class:`MobileOneBlock` is one conv with bias. The model passed in is left untouched.
+    :class:`~mnlab.models.mobileone.MobileOneBlock` is one conv with bias. The model passed in is left untouched.
 
     The fusion uses BN running statistics, so the result equals the original in eval mode;
     the copy is returned in eval mode.
