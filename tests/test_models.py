@@ -1,6 +1,4 @@
 """Reference implementations: exact parameter counts, shapes, tracing, re-parameterization, bad input."""
-import math
-
 import pytest
 import torch
 from torch import nn

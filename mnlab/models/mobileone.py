@@ -25,8 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mnlab.models.layers import (Classifier, MobileNet, SqueezeExcite, check_num_classes,
-                                 check_positive)
+from mnlab.models.layers import Classifier, MobileNet, SqueezeExcite, check_num_classes
 
 BLOCKS_PER_STAGE = (2, 8, 10, 1)
 BASE_WIDTHS = (64, 128, 256, 512)

@@ -1,0 +1,52 @@
+"""What every analyzer accepts: a module, and an input shape given as a resolution or (N, C, H, W)."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import nn
+
+
+def check_module(model, name: str = "model") -> nn.Module:
+    """Refuse anything that is not an ``nn.Module`` with a ``ValueError`` naming the argument."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(model).__name__}: {model!r:.80}")
+    return model
+
+
+_INPUT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d)
+
+
+def _input_channels(model: nn.Module) -> int:
+    """Input channels of the first conv or linear layer in registration order, else 3."""
+    for module in model.modules():
+        if isinstance(module, _INPUT_LAYERS):
+            return module.in_channels
+        if isinstance(module, nn.Linear):
+            return module.in_features
+    return 3
+
+
+def resolve_input_shape(model: nn.Module, input_shape) -> tuple[int, int, int, int]:
+    """The (N, C, H, W) an analyzer runs ``model`` on.
+
+    ``input_shape`` is a resolution r > 0 — a batch-1 image (1, C, r, r), C the input channels
+    of the model's first conv or linear layer, or 3 — or a 4-tuple (N, C, H, W) of positive ints.
+    """
+    allowed = "a resolution r > 0 (int) or a 4-tuple (N, C, H, W) of positive ints"
+
+    def is_int(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if is_int(input_shape):
+        if input_shape <= 0:
+            raise ValueError(f"input_shape must be {allowed}, got {input_shape!r}")
+        r = int(input_shape)
+        return (1, _input_channels(model), r, r)
+    if isinstance(input_shape, (tuple, list, torch.Size)):
+        if len(input_shape) == 4 and all(is_int(v) and v > 0 for v in input_shape):
+            return tuple(int(v) for v in input_shape)
+    raise ValueError(f"input_shape must be {allowed}, got {input_shape!r}")
+
+

@@ -1,0 +1,236 @@
+"""Per-layer latency, joined to the counter's report: where the milliseconds go, and why.
+
+Method: timed sub-modules
+-------------------------
+Every *leaf* module (one with no children: a conv, a BN, an activation, a pool, a linear)
+gets a forward pre-hook and a forward hook that read ``time.perf_counter()``; the difference is
+that call's time. CPU kernels run synchronously, also multi-threaded ones, so the time between
+the two hooks is the layer's own work plus the Python cost of one module call. The protocol is
+:func:`~mnlab.analysis.measure_latency`'s (batch 1, eval mode, ``inference_mode``, ``threads``
+threads, GC paused). Each of ``warmup`` + ``runs`` rounds times one *plain* forward pass and
+then one *hooked* pass (hooks installed, pass, hooks removed), so both see the same machine
+state; a drifting clock or a neighbour's burst hits both alike. A layer's time is its median
+over the hooked passes.
+
+We chose hooks over ``torch.profiler`` because a hook knows the qualified module name, which is
+the key of :func:`~mnlab.analysis.analyze`'s report, so the join is exact and needs no mapping
+from aten ops back to modules.
+
+What the times do *not* contain is reported, not hidden:
+
+* ``end_to_end_ms`` is the median of the plain passes; ``layer_sum_ms`` is the sum of the
+  per-layer medians. Their difference, ``unattributed_ms``, is the work done outside leaf
+  modules (the residual additions of an inverted residual, the ``x * scale`` of
+  squeeze-excite, container ``forward`` code) minus the hook overhead the layer times include.
+* ``instrumented_ms`` is the median of the hooked passes; its excess over
+  ``end_to_end_ms`` is ``overhead_ms``, what the instrumentation costs in total.
+* ``hook_floor_ms`` is what the hooks measure around an ``nn.Identity``: the smallest time any
+  layer can show. Layers near it are dominated by Python overhead, not by arithmetic.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.analysis.latency import check_threads, environment, example_input, preserved_state
+
+
+@dataclass
+class LayerProfile:
+    """Per-layer times joined to the counting report, and how they add up.
+
+    ``layers``: the report's rows in execution order with ``time_ms`` (median over runs; NaN
+    for an op that runs outside any leaf module, e.g. a residual add) and ``time_share``
+    (``time_ms`` / ``layer_sum_ms``). ``unmatched`` lists leaf calls that were timed but have no
+    row in the report (e.g. an input check or a flatten the counter does not list), with their
+    times; they are part of ``layer_sum_ms``.
+    """
+
+    layers: pd.DataFrame
+    unmatched: pd.DataFrame
+    end_to_end_ms: float
+    instrumented_ms: float
+    layer_sum_ms: float
+    hook_floor_ms: float
+    hooked_calls: int
+    runs: int
+    env: dict = field(default_factory=dict)
+
+    @property
+    def overhead_ms(self) -> float:
+        """What the hooks add to one forward pass."""
+        return self.instrumented_ms - self.end_to_end_ms
+
+    @property
+    def unattributed_ms(self) -> float:
+        """End-to-end time not inside any timed layer (negative if hook overhead exceeds it)."""
+        return self.end_to_end_ms - self.layer_sum_ms
+
+    def summary(self) -> dict:
+        """The bookkeeping as one flat dict (a table row for the book)."""
+        return {
+            "end_to_end_ms": self.end_to_end_ms,
+            "layer_sum_ms": self.layer_sum_ms,
+            "layer_sum_ratio": self.layer_sum_ms / self.end_to_end_ms,
+            "unattributed_ms": self.unattributed_ms,
+            "instrumented_ms": self.instrumented_ms,
+            "overhead_ms": self.overhead_ms,
+            "overhead_ratio": self.overhead_ms / self.end_to_end_ms,
+            "hook_floor_ms": self.hook_floor_ms,
+            "hooked_calls": self.hooked_calls,
+            "runs": self.runs,
+        }
+
+
+class _LeafTimer:
+    """Pre/post forward hooks on leaf modules that record (name, ms) for each call."""
+
+    def __init__(self, leaves: list[tuple[str, nn.Module]]):
+        self.leaves = leaves
+        self.handles: list = []
+        self.calls: list[tuple[str, float]] = []
+        self._start: dict[int, float] = {}
+
+    def install(self) -> None:
+        clock = time.perf_counter
+        for name, module in self.leaves:
+            def pre(mod, args, _key=id(module)):
+                self._start[_key] = clock()
+
+            def post(mod, args, output, _key=id(module), _name=name):
+                self.calls.append((_name, (clock() - self._start[_key]) * 1e3))
+
+            self.handles.append(module.register_forward_pre_hook(pre))
+            self.handles.append(module.register_forward_hook(post))
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    def take(self) -> list[tuple[str, float]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def _leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
+
+
+def _hook_floor_ms(runs: int) -> float:
+    """Median time the hooks measure around an ``nn.Identity``: the timer's floor."""
+    timer = _LeafTimer([("identity", nn.Identity())])
+    x = torch.zeros(1)
+    timer.install()
+    try:
+        with torch.inference_mode():
+            for _ in range(max(runs, 100)):
+                timer.leaves[0][1](x)
+    finally:
+        timer.remove()
+    return float(np.median([t for _, t in timer.take()]))
+
+
+def _time_layers(model: nn.Module, x: torch.Tensor, warmup: int, runs: int):
+    """Alternate a plain forward pass and a hooked one so that both see the same machine state.
+
+    Returns per-run lists of (leaf name, ms) from the hooked passes, and the plain and hooked
+    end-to-end times in ms. The hooks are removed after every hooked pass, and on error.
+    """
+    timer = _LeafTimer(_leaf_modules(model))
+    clock = time.perf_counter
+    per_run, plain, hooked = [], [], []
+    try:
+        with torch.inference_mode():
+            gc.collect()
+            gc.disable()
+            for i in range(warmup + runs):
+                t0 = clock()
+                model(x)
+                t1 = clock()
+                timer.install()
+                t2 = clock()
+                model(x)
+                t3 = clock()
+                timer.remove()
+                calls = timer.take()
+                if i >= warmup:
+                    plain.append((t1 - t0) * 1e3)
+                    hooked.append((t3 - t2) * 1e3)
+                    per_run.append(calls)
+    finally:
+        timer.remove()
+    return per_run, plain, hooked
+
+
+def _median_per_call(per_run: list[list[tuple[str, float]]]) -> pd.DataFrame:
+    """One row per leaf call of a forward pass: name, call (its index among calls of that
+    module), time_ms = median over runs."""
+    frames = []
+    for run, calls in enumerate(per_run):
+        frame = pd.DataFrame(calls, columns=["name", "time_ms"])
+        frame["call"] = frame.groupby("name").cumcount()
+        frame["order"] = np.arange(len(frame))
+        frames.append(frame)
+    all_runs = pd.concat(frames, ignore_index=True)
+    med = all_runs.groupby(["name", "call"], sort=False).agg(time_ms=("time_ms", "median"),
+                                                            order=("order", "min"))
+    return med.sort_values("order").reset_index().drop(columns="order")
+
+
+def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs: int = 50,
+                   warmup: int = 5, report=None) -> LayerProfile:
+    """Time every leaf module of ``model`` and join the times to ``analyze(model, input_shape)``.
+
+    See the module docstring for the method and for what ``end_to_end_ms``, ``layer_sum_ms``,
+    ``overhead_ms`` and ``hook_floor_ms`` mean. ``report`` is a ready
+    :func:`~mnlab.analysis.analyze` report for the same model and shape (computed if None).
+    The join is by module name and, for a module called more than once per forward pass, by
+    the order of its calls (the k-th report row of a name gets the k-th call's time).
+    Thread count, training flags and hooks are restored afterwards, also on error.
+    """
+    check_module(model)
+    threads = check_threads(threads)
+    shape = resolve_input_shape(model, input_shape)
+    for name, value, low in (("runs", runs, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if report is None:
+        from mnlab.analysis.counting import analyze  # the counter, layer 2 like us
+        report = analyze(model, shape)
+
+    x = example_input(shape)
+    with preserved_state(model, threads):
+        per_run, plain, hooked = _time_layers(model, x, warmup, runs)
+        floor = _hook_floor_ms(runs)
+    timed = _median_per_call(per_run)
+
+    layers = report.layers.copy().reset_index(drop=True)
+    layers["call"] = layers.groupby("name").cumcount()
+    # Exact join on (module name, call index); ops outside leaf modules keep NaN.
+    joined = layers.merge(timed, on=["name", "call"], how="left", indicator=True)
+    matched = set(zip(joined.loc[joined["_merge"] == "both", "name"],
+                      joined.loc[joined["_merge"] == "both", "call"]))
+    unmatched = timed[[(n, c) not in matched for n, c in zip(timed["name"], timed["call"])]]
+
+    layer_sum = float(timed["time_ms"].sum())
+    joined["time_share"] = joined["time_ms"] / layer_sum
+    joined = joined.drop(columns=["call", "_merge"])
+    return LayerProfile(
+        layers=joined,
+        unmatched=unmatched.reset_index(drop=True),
+        end_to_end_ms=float(np.median(plain)),
+        instrumented_ms=float(np.median(hooked)),
+        layer_sum_ms=layer_sum,
+        hook_floor_ms=floor,
+        hooked_calls=len(per_run[0]) if per_run else 0,
+        runs=runs,
+        env=environment(threads, "eager"),
+    )

@@ -1,0 +1,73 @@
+"""Helpers the chapter notebooks share: set-up, glued numbers, claims tables.
+
+Presentation layer: everything here formats or displays data computed elsewhere in mnlab.
+"""
+from __future__ import annotations
+
+import os
+import random
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mnlab.claims import Claim, check, claims_table
+
+
+def setup(seed: int = 0, threads: int = 1) -> None:
+    """Make a chapter deterministic and quiet: fixed seeds, one thread, readable tables.
+
+    Timings in the book are single-threaded like the papers' (one large mobile core); counted
+    outputs do not depend on threads, but one thread keeps every float sum in the same order.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    pd.set_option("display.max_columns", 30)
+    pd.set_option("display.width", 160)
+    pd.set_option("display.max_colwidth", 60)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        import matplotlib as mpl
+
+        mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7.5, 4.2),
+                             "axes.spines.top": False, "axes.spines.right": False,
+                             "svg.hashsalt": "mnlab", "font.size": 10})
+    except ImportError:   # pragma: no cover - matplotlib is a dependency
+        pass
+
+
+def remeasure() -> bool:
+    """True when the reader asked for fresh timings (``make book EXECUTE=1`` sets it)."""
+    return os.environ.get("MNLAB_REMEASURE", "") == "1"
+
+
+def millions(value: float, digits: int = 1) -> str:
+    """``569_000_000`` → ``"569.0M"``: how the papers print MACs and parameters."""
+    return f"{value / 1e6:,.{digits}f}M"
+
+
+def glue(name: str, value, fmt: str | None = None) -> str:
+    """Glue a computed number into the prose (``{glue:text}`name```) without displaying it.
+
+    ``fmt`` is a format spec (``",.0f"``, ``".1%"``); the formatted string is what the page shows
+    and what is returned.
+    """
+    from myst_nb import glue as myst_glue
+
+    text = value if fmt is None else format(value, fmt)
+    myst_glue(name, text, display=False)
+    return text
+
+
+def show_claims(claims: list[Claim]) -> pd.DataFrame:
+    """The chapter's closing table. Raises :class:`mnlab.claims.ClaimFailed` if a must-hold claim
+    fails, so the notebook (and ``make test``) fails with it."""
+    check(claims)
+    return claims_table(claims).style.hide(axis="index").map(
+        lambda v: "color: #1a7f37; font-weight: bold" if v == "reproduced"
+        else ("color: #b35900; font-weight: bold" if str(v).startswith("differs") else ""),
+        subset=["verdict"])

@@ -1,0 +1,245 @@
+"""The zoo sweep: every family at several widths and resolutions, counted and timed on this CPU.
+
+This is the data behind MobileOne's question (Vasu et al. 2022, Sec. 3.1, Fig. 2, Table 1):
+do MACs, parameters or bytes moved predict latency? Each configuration is built from the
+registry, counted with :func:`mnlab.analysis.analyze` and timed with
+:func:`mnlab.analysis.measure_latency` (batch 1, one thread by default, MobileOne in its
+re-parameterized inference form as the paper times it). Feed the table to
+:func:`mnlab.analysis.rank_correlation` and :func:`mnlab.plots.plot_latency_vs_metrics`.
+
+Timings are slow to make and depend on the machine, so rows are cached in a CSV keyed by a
+machine fingerprint (CPU model, logical cores, torch version, threads) and the backend: a
+re-run on the same machine measures only what is missing; a different machine measures anew
+and its rows sit beside the others in the same file.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from mnlab.analysis import analyze, measure_latency
+from mnlab.analysis.latency import BACKENDS, check_threads, environment, machine_fingerprint
+from mnlab.models import create_model, default_resolution, family, list_models, reparameterize
+
+#: Where the sweep caches its rows unless told otherwise.
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnlab" / "zoo_latency.csv"
+
+#: Columns of the sweep's table, in order.
+COLUMNS = ["family", "model", "width", "resolution", "reparameterized", "macs", "params", "bytes",
+           "peak_activation_bytes", "latency_ms", "latency_iqr_ms", "latency_p90_ms", "rel_iqr",
+           "runs", "noisy", "backend", "threads", "cpu", "logical_cores", "torch", "fingerprint",
+           "measured_at"]
+_KEY = ["fingerprint", "backend", "model", "width", "resolution", "reparameterized"]
+
+
+@dataclass(frozen=True)
+class ZooConfig:
+    """One point of the sweep.
+
+    ``width``: the width multiplier α (``width_mult``) of MobileNetV1/V2/V3, or the width
+    coefficient of an EfficientNet-Lite (None: the variant's published one). MobileOne's
+    variants S0–S4 *are* its width ladder, so its width must be None. ``resolution``: input
+    side (None: the model's published resolution). ``reparameterized``: MobileOne only; None
+    means True, the form the paper times.
+    """
+
+    model: str
+    width: float | None = None
+    resolution: int | None = None
+    reparameterized: bool | None = None
+
+    def resolved(self) -> "ZooConfig":
+        """Validate and fill the Nones; ``ValueError`` names the bad field."""
+        if self.model not in list_models():
+            raise ValueError(f"unknown model name {self.model!r}; known models: {', '.join(list_models())}")
+        fam = family(self.model)
+        width = self.width
+        if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real)
+                                  or not width > 0):
+            raise ValueError(f"width must be a number > 0 or None, got {width!r} for {self.model}")
+        if fam == "MobileOne" and width is not None:
+            raise ValueError(f"width must be None for {self.model}: "
+                             "MobileOne's width is its variant (S0–S4)")
+        if fam == "EfficientNet-Lite" and width is None:
+            width = _lite_width(self.model)
+        if fam in ("MobileNetV1", "MobileNetV2", "MobileNetV3") and width is None:
+            width = 1.0
+        resolution = default_resolution(self.model) if self.resolution is None else self.resolution
+        if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < 32:
+            raise ValueError(f"resolution must be an integer >= 32, got {resolution!r} for {self.model}")
+        reparam = self.reparameterized
+        if fam != "MobileOne":
+            if reparam:
+                raise ValueError(f"reparameterized=True applies to MobileOne only, not {self.model}")
+            reparam = False
+        elif reparam is None:
+            reparam = True
+        return ZooConfig(self.model, None if width is None else float(width), int(resolution), bool(reparam))
+
+    def build(self) -> torch.nn.Module:
+        """The model of this (resolved) configuration, in eval mode."""
+        fam = family(self.model)
+        torch.manual_seed(0)
+        if fam == "MobileOne":
+            model = create_model(self.model)
+            return reparameterize(model) if self.reparameterized else model.eval()
+        if fam == "EfficientNet-Lite":
+            return create_model(self.model, width=self.width).eval()
+        return create_model(self.model, width_mult=self.width).eval()
+
+    @property
+    def label(self) -> str:
+        width = "" if self.width is None else f" ×{self.width:g}"
+        form = " (re-param.)" if self.reparameterized else ""
+        return f"{self.model}{width} @{self.resolution}{form}"
+
+
+def _lite_width(name: str) -> float:
+    from mnlab.models.efficientnet_lite import SCALING
+    return SCALING[name].width
+
+
+def default_configs() -> list[ZooConfig]:
+    """The book's sweep: 42 configurations, about one minute at one thread on a 2-core Xeon VM.
+
+    MobileNetV1 on its paper's grid (Tables 6–7: α ∈ {1, .75, .5, .25} × {224, 192, 160, 128})
+    plus Table 4's full-conv and Table 5's shallow variants; MobileNetV2 at the paper's widths
+    (Table 6 / Fig. 5) and resolutions; MobileNetV3 Large and Small at α 0.75 and 1; the five
+    EfficientNet-Lites at their own resolutions; MobileOne S0–S4 re-parameterized at 224.
+    """
+    configs = [ZooConfig("mobilenet_v1", w, r) for w in (1.0, 0.75, 0.5, 0.25) for r in (224, 192, 160, 128)]
+    configs += [ZooConfig("conv_mobilenet_v1", 1.0, 224), ZooConfig("shallow_mobilenet_v1", 1.0, 224)]
+    configs += [ZooConfig("mobilenet_v2", w, 224) for w in (1.4, 1.0, 0.75, 0.5, 0.35)]
+    configs += [ZooConfig("mobilenet_v2", 1.0, r) for r in (192, 160, 128, 96)]
+    configs += [ZooConfig("mobilenet_v3_large", w, 224) for w in (1.0, 0.75)]
+    configs += [ZooConfig("mobilenet_v3_large", 1.0, 160)]
+    configs += [ZooConfig("mobilenet_v3_small", w, 224) for w in (1.0, 0.75)]
+    configs += [ZooConfig(f"efficientnet_lite{i}") for i in range(5)]
+    configs += [ZooConfig(f"mobileone_s{i}", None, 224, True) for i in range(5)]
+    return configs
+
+
+def _as_config(item) -> ZooConfig:
+    if isinstance(item, ZooConfig):
+        return item.resolved()
+    if isinstance(item, (tuple, list)) and len(item) in (3, 4) and isinstance(item[0], str):
+        return ZooConfig(*item).resolved()
+    raise ValueError(f"each config must be a ZooConfig or a (model name, width, resolution"
+                     f"[, reparameterized]) tuple, got {item!r}")
+
+
+def _key(row) -> tuple:
+    width = row["width"]
+    width = "" if width is None or (isinstance(width, float) and math.isnan(width)) else f"{float(width):.6g}"
+    return (str(row["fingerprint"]), str(row["backend"]), str(row["model"]), width,
+            int(row["resolution"]), bool(row["reparameterized"]))
+
+
+def _read_cache(path: Path | None) -> pd.DataFrame:
+    if path is None or not path.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    table = pd.read_csv(path, dtype={"fingerprint": str, "cpu": str, "torch": str})
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"cache {str(path)!r} is not a zoo sweep table (missing columns {missing}); "
+                         f"pass another cache path or delete it")
+    for column in ("reparameterized", "noisy"):
+        table[column] = table[column].astype(str).str.lower().eq("true")
+    return table
+
+
+def _write_cache(path: Path, table: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def measure_config(config: ZooConfig, *, threads: int = 1, backend: str = "eager",
+                   budget_s: float = 1.0) -> dict:
+    """Count and time one resolved configuration; one row of the sweep's table.
+
+    A noisy timing is kept (with ``noisy`` True) rather than warned about here.
+    """
+    model = config.build()
+    report = analyze(model, config.resolution)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = measure_latency(model, config.resolution, threads=threads, backend=backend,
+                                 budget_s=budget_s)
+    env = result.env
+    return {
+        "family": family(config.model), "model": config.model, "width": config.width,
+        "resolution": config.resolution, "reparameterized": config.reparameterized,
+        "macs": report.totals["macs"], "params": report.totals["params"],
+        "bytes": report.totals["bytes_read"] + report.totals["bytes_written"],
+        "peak_activation_bytes": report.totals["peak_activation_bytes"],
+        "latency_ms": result.median_ms, "latency_iqr_ms": result.iqr_ms,
+        "latency_p90_ms": result.p90_ms, "rel_iqr": result.rel_iqr, "runs": result.runs,
+        "noisy": result.noisy, "backend": backend, "threads": threads, "cpu": env["cpu"],
+        "logical_cores": env["logical_cores"], "torch": env["torch"],
+        "fingerprint": machine_fingerprint(env),
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def zoo_sweep(configs=None, *, cache: str | os.PathLike | None = DEFAULT_CACHE, threads: int = 1,
+              progress: bool = True, remeasure: bool = False, backend: str = "eager",
+              budget_s: float = 1.0) -> pd.DataFrame:
+    """Count and time a list of configurations; return one row per configuration, in order.
+
+    ``configs``: :class:`ZooConfig`\\ s or ``(model, width, resolution[, reparameterized])``
+    tuples; None → :func:`default_configs`. ``cache``: CSV path (None: no cache). Rows whose
+    key (machine fingerprint, backend, model, width, resolution, reparameterized) is in the
+    cache are reused unless ``remeasure``; each new row is written as soon as it is measured,
+    so an interrupted sweep resumes where it stopped. ``budget_s`` is each timing's sampling
+    budget (see :func:`~mnlab.analysis.measure_latency`). Columns: :data:`COLUMNS`.
+
+    Raises ``ValueError`` for an empty or malformed config list, an unknown model, a bad
+    width or resolution, ``threads`` < 1 or an unknown backend, before anything is measured.
+    """
+    threads = check_threads(threads)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if configs is None:
+        configs = default_configs()
+    if isinstance(configs, (str, ZooConfig)) or not hasattr(configs, "__iter__"):
+        raise ValueError(f"configs must be a list of configurations, got {configs!r}")
+    configs = [_as_config(c) for c in configs]
+    if not configs:
+        raise ValueError("configs must contain at least one configuration, got an empty list")
+
+    path = None if cache is None else Path(cache)
+    table = _read_cache(path)
+    fingerprint = machine_fingerprint(environment(threads, backend))
+    cached = {_key(row): row for row in table.to_dict("records")}
+
+    rows, noisy = [], 0
+    bar = tqdm(configs, desc="zoo sweep", unit="model", disable=not progress)
+    for config in bar:
+        key = _key({**vars(config), "fingerprint": fingerprint, "backend": backend})
+        if key in cached and not remeasure:
+            rows.append(cached[key])
+            continue
+        bar.set_postfix_str(config.label)
+        row = measure_config(config, threads=threads, backend=backend, budget_s=budget_s)
+        noisy += row["noisy"]
+        rows.append(row)
+        if path is not None:
+            kept = table[[_key(r) != key for r in table.to_dict("records")]]
+            new = pd.DataFrame([row], columns=COLUMNS)
+            table = pd.concat([kept, new], ignore_index=True) if len(kept) else new
+            _write_cache(path, table)
+    if noisy:
+        warnings.warn(f"{noisy} of {len(configs)} timings were noisy (relative IQR above 2%); see the "
+                      f"'noisy' and 'rel_iqr' columns", stacklevel=2)
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,322 @@
+"""measure_latency, the deploy backend and profile_layers: correct times, no trace left behind."""
+import ast
+import gc
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from mnlab.analysis.latency import (LatencyResult, deploy, fold_batchnorm, machine_fingerprint,
+                                    measure_latency)
+
+
+def spin(seconds: float) -> None:
+    """Busy-wait: robust against the scheduler's sleep granularity on a loaded machine."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+class Spin(nn.Module):
+    """Takes a known time per call and records what it saw."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append((tuple(x.shape), self.training, torch.get_num_threads(),
+                          torch.is_inference_mode_enabled()))
+        spin(self.seconds)
+        return x
+
+
+class Alternating(nn.Module):
+    """1 ms, 3 ms, 1 ms, …: a relative IQR far above any target."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        spin(0.001 if self.calls % 2 else 0.003)
+        return x
+
+
+class Boom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.head = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU())
+
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+# Tiny models on a shared machine are always "noisy"; only the noise test looks at that warning.
+pytestmark = pytest.mark.filterwarnings("ignore:noisy latency measurement")
+
+FAST = dict(warmup=1, min_runs=10, budget_s=0.2)
+
+
+def hooks(model: nn.Module):
+    return [(name, list(m._forward_hooks), list(m._forward_pre_hooks)) for name, m in model.named_modules()]
+
+
+def random_bn(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics, so folding has something to get wrong."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+    return model
+
+
+def small_net() -> nn.Module:
+    return random_bn(nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16, bias=False), nn.BatchNorm2d(16), nn.Hardswish()),
+        nn.Conv2d(16, 32, 1, bias=True), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    ))
+
+
+# ----------------------------------------------------------------------------- timing
+
+def test_known_spin_time_is_measured_within_10_percent():
+    model = Spin(0.005)
+    result = measure_latency(model, (1, 3, 8, 8), warmup=2, min_runs=15, budget_s=0.3)
+    assert result.median_ms == pytest.approx(5.0, rel=0.10)
+    assert isinstance(result, LatencyResult)
+    assert len(result.samples_ms) == result.runs >= 15
+    assert min(result.samples_ms) <= result.median_ms <= result.p90_ms <= max(result.samples_ms)
+    assert result.iqr_ms >= 0 and result.mean_ms > 0
+    assert result.rel_iqr == pytest.approx(result.iqr_ms / result.median_ms)
+    for key in ("cpu", "logical_cores", "threads", "torch", "backend"):
+        assert key in result.env
+    assert result.env["threads"] == 1 and result.env["backend"] == "eager"
+    assert result.env["torch"] == torch.__version__
+    assert len(machine_fingerprint(result.env)) == 12
+
+
+def test_protocol_batch1_eval_inference_mode_and_resolution():
+    model = Spin(0.0)
+    measure_latency(model, 32, threads=1, **FAST)
+    shape, training, threads, inference = model.seen[-1]
+    assert shape == (1, 3, 32, 32)
+    assert training is False and threads == 1 and inference is True
+
+
+def test_noisy_measurement_warns_and_is_flagged():
+    with pytest.warns(UserWarning, match="noisy"):
+        result = measure_latency(Alternating(), 16, warmup=0, min_runs=8, max_runs=8)
+    assert result.noisy and result.runs == 8 and result.rel_iqr > 0.5
+
+
+# ----------------------------------------------------------------------------- restoration
+
+def mixed_mode_model() -> nn.Module:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.BatchNorm2d(4), nn.Dropout()), nn.ReLU())
+    model.train()
+    model[1][1].eval()  # a submodule in another mode than its parent
+    return model
+
+
+@pytest.mark.parametrize("backend", ["eager", "deploy"])
+def test_state_restored_after_a_call(backend):
+    model = mixed_mode_model()
+    handle = model[0].register_forward_hook(lambda *a: None)
+    before_flags = [m.training for m in model.modules()]
+    before_hooks = hooks(model)
+    torch.set_num_threads(2)
+    measure_latency(model, 16, threads=1, backend=backend, **FAST)
+    assert torch.get_num_threads() == 2
+    assert [m.training for m in model.modules()] == before_flags
+    assert hooks(model) == before_hooks
+    assert gc.isenabled()
+    handle.remove()
+
+
+def test_state_restored_after_an_exception_in_the_model():
+    model = Boom()
+    model.train()
+    model.head[0].eval()
+    before_flags = [m.training for m in model.modules()]
+    before_hooks = hooks(model)
+    torch.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="boom"):
+        measure_latency(model, 16, threads=1, **FAST)
+    assert torch.get_num_threads() == 2
+    assert [m.training for m in model.modules()] == before_flags
+    assert hooks(model) == before_hooks
+    assert gc.isenabled()
+
+
+# ----------------------------------------------------------------------------- deploy
+
+def test_fold_batchnorm_matches_eager_and_leaves_the_original_alone():
+    model = small_net().train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = fold_batchnorm(model)
+    assert model.training and isinstance(model[1], nn.BatchNorm2d)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_fold_batchnorm_keeps_a_bn_that_follows_no_conv():
+    model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(3))
+    folded = fold_batchnorm(model)
+    assert isinstance(folded[1], nn.BatchNorm2d)
+
+
+def relative_error(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def test_deploy_backend_gives_the_eager_outputs():
+    model = small_net()
+    deployed = deploy(model, (1, 3, 40, 40))
+    x = torch.randn(1, 3, 40, 40)
+    model.eval()
+    with torch.inference_mode():
+        assert relative_error(deployed(x), model(x)) <= 1e-4
+    result = measure_latency(model, 40, backend="deploy", **FAST)
+    assert result.env["backend"] == "deploy" and result.median_ms > 0
+
+
+def test_deploy_backend_on_a_real_mobilenet():
+    models = pytest.importorskip("mnlab.models", reason="mnlab.models (the lead's models) not importable yet")
+    model = random_bn(models.create_model("mobilenet_v3_small"))
+    deployed = deploy(model, 96)  # raises if it disagrees by more than 1e-4
+    x = torch.randn(1, 3, 96, 96)
+    with torch.inference_mode():
+        assert relative_error(deployed(x), model.eval()(x)) <= 1e-4
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "1"])
+def test_bad_threads(threads):
+    with pytest.raises(ValueError, match="threads"):
+        measure_latency(Spin(0), 16, threads=threads)
+
+
+@pytest.mark.parametrize("model", [None, "mobilenet_v2", lambda x: x])
+def test_non_module(model):
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        measure_latency(model, 16)
+
+
+@pytest.mark.parametrize("shape", [0, -3, (1, 3, 8), (1, 3, 0, 8), "224", 2.5])
+def test_bad_input_shape(shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        measure_latency(Spin(0), shape)
+
+
+@pytest.mark.parametrize("kwargs, name", [({"backend": "onnx"}, "backend"), ({"min_runs": 0}, "min_runs"),
+                                          ({"min_runs": 5, "max_runs": 3}, "max_runs"),
+                                          ({"budget_s": 0}, "budget_s"), ({"target_rel_iqr": -1}, "target")])
+def test_bad_options(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        measure_latency(Spin(0), 16, **kwargs)
+
+
+# ----------------------------------------------------------------------------- per-layer profile
+
+@pytest.fixture
+def counting():
+    return pytest.importorskip("mnlab.analysis.counting",
+                               reason="mnlab.analysis.counting (analyze) not importable yet")
+
+
+class Residual(nn.Module):
+    """A leaf-free op (the add) the profile cannot attribute to a leaf."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def residual_net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), Residual(), nn.AdaptiveAvgPool2d(1))
+
+
+def test_profile_joins_times_to_the_report(counting):
+    from mnlab.analysis.profile import profile_layers
+    model = residual_net()
+    profile = profile_layers(model, 24, runs=5, warmup=1)
+    report = counting.analyze(model, (1, 3, 24, 24))
+    layers = profile.layers
+    assert list(layers["name"]) == list(report.layers["name"])  # row by row, execution order
+    assert list(layers["op"]) == list(report.layers["op"])
+    timed = layers.set_index("op")
+    assert layers.loc[layers["op"] != "add", "time_ms"].gt(0).all()
+    assert layers.loc[layers["op"] == "add", "time_ms"].isna().all()  # outside any leaf module
+    assert timed.loc["conv2d", "macs"].gt(0).all()
+    assert profile.layer_sum_ms == pytest.approx(layers["time_ms"].sum() + profile.unmatched["time_ms"].sum())
+    summary = profile.summary()
+    for key in ("end_to_end_ms", "layer_sum_ms", "instrumented_ms", "overhead_ms", "hook_floor_ms"):
+        assert summary[key] == summary[key]  # not NaN
+    assert profile.end_to_end_ms > 0 and profile.hook_floor_ms > 0
+    assert summary["hooked_calls"] == 5  # leaves: conv, body conv, BN, ReLU, pool
+
+
+class FailsWhenInstrumented(nn.Module):
+    """Raises only while the profiler's hooks are on it: an exception in the middle of profiling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        if self.conv._forward_hooks:
+            raise RuntimeError("boom while profiled")
+        return self.conv(x)
+
+
+def test_profile_restores_state_after_an_exception(counting):
+    from mnlab.analysis.profile import profile_layers
+    model = FailsWhenInstrumented().train()
+    report = counting.analyze(model, (1, 3, 16, 16))
+    torch.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="while profiled"):
+        profile_layers(model, 16, runs=3, warmup=1, report=report)
+    assert torch.get_num_threads() == 2
+    assert model.training and model.conv.training
+    assert not model.conv._forward_hooks and not model.conv._forward_pre_hooks
+    assert gc.isenabled()
+
+
+def test_profile_bad_input():
+    from mnlab.analysis.profile import profile_layers
+    with pytest.raises(ValueError, match="threads"):
+        profile_layers(Spin(0), 16, threads=0)
+    with pytest.raises(ValueError, match="model"):
+        profile_layers([nn.ReLU()], 16)
+    with pytest.raises(ValueError, match="runs"):
+        profile_layers(Spin(0), 16, runs=0)
+
+
+# ----------------------------------------------------------------------------- layering
+
+def test_analysis_measuring_modules_do_not_import_models():
+    root = Path(__file__).resolve().parents[1] / "mnlab" / "analysis"
+    for name in ("latency.py", "profile.py", "roofline.py", "correlation.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not any(m and m.startswith("mnlab.models") for m in imported), name
