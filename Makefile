@@ -31,7 +31,7 @@ endif
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP)
-	$(PY) -m pytest tests $(CHAPTERS) --nbval --sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests $(CHAPTERS) --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
 
 clean:
 	rm -rf _build

@@ -67,7 +67,7 @@ def show_claims(claims: list[Claim]) -> pd.DataFrame:
     """The chapter's closing table. Raises :class:`mnlab.claims.ClaimFailed` if a must-hold claim
     fails, so the notebook (and ``make test``) fails with it."""
     check(claims)
-    return claims_table(claims).style.hide(axis="index").map(
+    return claims_table(claims).style.set_uuid("claims").hide(axis="index").map(
         lambda v: "color: #1a7f37; font-weight: bold" if v == "reproduced"
         else ("color: #b35900; font-weight: bold" if str(v).startswith("differs") else ""),
         subset=["verdict"])
