@@ -29,7 +29,11 @@ def setup(seed: int = 0, threads: int = 1) -> None:
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     pd.set_option("display.max_colwidth", 60)
+    pd.set_option("display.float_format", _number)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Timing tables show the spread (IQR) themselves; a shared machine would otherwise print a
+    # warning per measurement.
+    warnings.filterwarnings("ignore", message="noisy latency measurement")
     try:
         import matplotlib as mpl
 
@@ -38,6 +42,13 @@ def setup(seed: int = 0, threads: int = 1) -> None:
                              "svg.hashsalt": "mnlab", "font.size": 10})
     except ImportError:   # pragma: no cover - matplotlib is a dependency
         pass
+
+
+def _number(value: float) -> str:
+    """Whole numbers with thousands separators (MACs, parameters), others to 4 significant digits."""
+    if np.isfinite(value) and float(value).is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
 
 
 def remeasure() -> bool:
@@ -50,17 +61,14 @@ def millions(value: float, digits: int = 1) -> str:
     return f"{value / 1e6:,.{digits}f}M"
 
 
-def glue(name: str, value, fmt: str | None = None) -> str:
+def glue(name: str, value, fmt: str | None = None) -> None:
     """Glue a computed number into the prose (``{glue:text}`name```) without displaying it.
 
-    ``fmt`` is a format spec (``",.0f"``, ``".1%"``); the formatted string is what the page shows
-    and what is returned.
+    ``fmt`` is a format spec (``",.0f"``, ``".1%"``); the formatted string is what the page shows.
     """
     from myst_nb import glue as myst_glue
 
-    text = value if fmt is None else format(value, fmt)
-    myst_glue(name, text, display=False)
-    return text
+    myst_glue(name, value if fmt is None else format(value, fmt), display=False)
 
 
 def show_claims(claims: list[Claim]) -> pd.DataFrame:
