@@ -41,6 +41,14 @@ def setup(seed: int = 0, threads: int = 1) -> None:
                              "axes.spines.top": False, "axes.spines.right": False,
                              "svg.hashsalt": "mnlab", "font.size": 10})
     except ImportError:   # pragma: no cover - matplotlib is a dependency
+        return
+    try:   # in a notebook: show returned Figure objects as PNG (the inline backend)
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and hasattr(shell, "kernel"):
+            shell.run_line_magic("matplotlib", "inline")
+    except ImportError:
         pass
 
 

@@ -41,11 +41,16 @@ class Claim:
         return "differs" if self.must_hold else "differs (documented)"
 
 
-def _format(value: float, unit: str = "") -> str:
+def _format(value: float, unit: str = "", like: str = "") -> str:
+    """Format ``value`` the way the published figure ``like`` is printed (same suffix and unit)."""
     if unit == "%":
         return f"{value:.2f}%"
     if unit == "ms":
         return f"{value:.3g} ms"
+    suffix = like.strip()[-1:] if like else ""
+    if suffix in ("K", "M", "G", "B"):
+        scale = {"K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}[suffix]
+        return f"{value / scale:.4g}{suffix}"
     for scale, suffix in [(1e9, "G"), (1e6, "M"), (1e3, "K")]:
         if abs(value) >= scale:
             return f"{value / scale:.4g}{suffix}"
@@ -70,7 +75,7 @@ def compare(key: str | Published, measured: float, *, what: str | None = None, t
     words = f"±{tolerance:.0%}" if tolerance >= 0.01 else f"±{tolerance:.1%}"
     if rounding:
         words += " or printed rounding"
-    return Claim(what or pub.key, pub.printed, _format(measured, pub.unit), words, f"{gap:+.1%}",
+    return Claim(what or pub.key, pub.printed, _format(measured, pub.unit, pub.printed), words, f"{gap:+.1%}",
                  holds, pub.citation, must_hold, note or pub.note)
 
 

@@ -320,3 +320,34 @@ def test_analysis_measuring_modules_do_not_import_models():
         imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not any(m and m.startswith("mnlab.models") for m in imported), name
+
+
+class _Spin(torch.nn.Module):
+    """Busy-waits a fixed time per call: a model whose true latency is known."""
+
+    def __init__(self, ms: float):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x):
+        end = time.perf_counter() + self.ms / 1e3
+        while time.perf_counter() < end:
+            pass
+        return x
+
+
+def test_compare_latency_interleaves_and_keeps_the_ordering():
+    from mnlab.analysis import compare_latency
+
+    table = compare_latency({"slow": _Spin(2.0), "fast": _Spin(0.5)}, (1, 1, 4, 4), rounds=3,
+                            budget_s=0.02, min_runs=5)
+    assert list(table.index) == ["slow", "fast"]
+    assert table.loc["slow", "median_ms"] == pytest.approx(2.0, rel=0.1)
+    assert table.loc["fast", "median_ms"] == pytest.approx(0.5, rel=0.2)
+    assert (table.runs >= 15).all()
+    with pytest.raises(ValueError, match="models"):
+        compare_latency({}, 8)
+    with pytest.raises(ValueError, match="rounds"):
+        compare_latency({"a": _Spin(0.1)}, (1, 1, 4, 4), rounds=0)
+    with pytest.raises(ValueError, match="input_shape"):
+        compare_latency({"a": _Spin(0.1)}, {"b": (1, 1, 4, 4)})

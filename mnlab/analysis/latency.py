@@ -278,3 +278,45 @@ def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, back
                       f"{result.median_ms:.3f} ms); close other programs or raise budget_s",
                       stacklevel=2)
     return result
+
+
+def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: int = 5, threads: int = 1,
+                    backend: str = "eager", budget_s: float = 0.2, min_runs: int = 10):
+    """Time several models *interleaved*, so that a load on the machine hits them all alike.
+
+    Each of ``rounds`` rounds runs :func:`measure_latency` once per model, in turn; a model's
+    latency is the median of its round medians. Ratios between models measured this way survive
+    a busy machine far better than ratios of separate measurements. ``input_shape`` is one shape
+    for all, or a dict giving each model's. Returns a DataFrame indexed by name with
+    ``median_ms``, ``min_ms`` and ``max_ms`` (over the round medians), ``best_ms`` (the fastest
+    single sample: what an uninterrupted run costs, the most robust estimate when the machine
+    is oversubscribed, since long runs are preempted more often than short ones) and ``runs``.
+    """
+    import pandas as pd
+
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict of name -> nn.Module, got {models!r:.80}")
+    for name, model in models.items():
+        check_module(model, f"models[{name!r}]")
+    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    shapes = input_shape if isinstance(input_shape, dict) else {name: input_shape for name in models}
+    missing = [name for name in models if name not in shapes]
+    if missing:
+        raise ValueError(f"input_shape has no entry for {missing}")
+    medians: dict[str, list[float]] = {name: [] for name in models}
+    best = dict.fromkeys(models, float("inf"))
+    runs = dict.fromkeys(models, 0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="noisy latency measurement")
+        for _ in range(rounds):
+            for name, model in models.items():
+                result = measure_latency(model, shapes[name], threads=threads, backend=backend,
+                                         warmup=2, min_runs=min_runs, budget_s=budget_s)
+                medians[name].append(result.median_ms)
+                best[name] = min(best[name], min(result.samples_ms))
+                runs[name] += result.runs
+    return pd.DataFrame({"median_ms": {n: float(np.median(v)) for n, v in medians.items()},
+                         "min_ms": {n: min(v) for n, v in medians.items()},
+                         "max_ms": {n: max(v) for n, v in medians.items()},
+                         "best_ms": best, "runs": runs})
