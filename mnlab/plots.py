@@ -1,6 +1,6 @@
 """Plots for the book: each function takes data (DataFrames, dataclasses) and returns a Figure.
 
-Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``: nothing is drawn as a
+Figures are built with ``matplotlib.figure.Figure``, not ``pyplot``: nothing is drawn as a
 side effect, a notebook shows the returned figure once, and a script can ``fig.savefig(...)``.
 """
 from __future__ import annotations

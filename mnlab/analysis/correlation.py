@@ -4,7 +4,7 @@ MobileOne (Vasu et al. 2022, Sec. 3.1, Fig. 2 and Table 1) asks whether FLOPs an
 counts track latency on a phone, and answers with Spearman's rank correlation: weakly for
 FLOPs, barely for parameters. A rank statistic is the right tool: it asks only whether a model
 with more MACs is also slower, not whether latency is linear in MACs. We report Spearman's ρ
-and Kendall's τ (τ-b, robust to ties) with their two-sided p-values from :mod:`scipy.stats`.
+and Kendall's τ (τ-b, robust to ties) with their two-sided p-values from ``scipy.stats``.
 """
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ _IGNORED = {"__get__", "__set__", "requires_grad_", "detach_"}  # attribute acce
 class Report:
     """What :func:`analyze` measured: one row per executed op, totals and the paper views.
 
-    ``layers`` columns (:data:`COLUMNS`): ``name`` (qualified module name of the innermost
+    ``layers`` columns (``mnlab.analysis.COLUMNS``): ``name`` (qualified module name of the innermost
     module that ran the op, "" for the model itself), ``op`` (function name, e.g. ``conv2d``,
     ``add``), ``kind`` ("conv 1×1", "depthwise 3×3", "conv 3×3", "grouped 3×3", "linear",
     "batchnorm", "activation", "pool", "elementwise", "shape", "unknown"), ``input_shape`` and

@@ -70,7 +70,7 @@ class LiveBytes:
         self._refs.clear()
 
     def timeline(self) -> pd.DataFrame:
-        """The events as a DataFrame with columns :data:`TIMELINE_COLUMNS`."""
+        """The events as a DataFrame with columns ``TIMELINE_COLUMNS``."""
         return pd.DataFrame(self.events, columns=TIMELINE_COLUMNS)
 
 
