@@ -5,7 +5,9 @@
 #   make book EXECUTE=1    re-execute every chapter on this machine first, so the latency
 #                          figures become yours; long sweeps are re-measured too (MNLAB_REMEASURE=1)
 #   make test              unit tests, every chapter re-executed and compared with its stored
-#                          outputs (nbval), and the book built with warnings as errors
+#                          outputs (nbval), the book built with warnings as errors, and the
+#                          rendered book driven in headless Chromium (installs Debian's chromium)
+#   make mathjax           re-vendor MathJax into _static/mathjax from the npm registry
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -13,7 +15,7 @@ STAMP   := $(VENV)/.installed
 EXECUTE ?= 0
 CHAPTERS = $(sort $(wildcard chapters/*.ipynb))
 
-.PHONY: book test venv clean
+.PHONY: book test venv clean chromium mathjax
 
 venv: $(STAMP)
 
@@ -30,8 +32,25 @@ ifeq ($(EXECUTE),1)
 endif
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest tests $(CHAPTERS) --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+
+# Debian's Chromium for tests/test_browser.py (CI runs as root). Fast when it is there; if it
+# cannot be installed the browser test skips locally and fails under CI=true.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "could not install chromium: the browser test will skip (and fail under CI=true)"
+
+# MathJax is committed in _static/mathjax (the book loads nothing from outside); this re-creates it.
+MATHJAX_VERSION := 3.2.2
+mathjax:
+	rm -rf _build/mathjax && mkdir -p _build/mathjax
+	cd _build/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	rm -rf _static/mathjax/tex-chtml-full.js _static/mathjax/output
+	mkdir -p _static/mathjax/output/chtml/fonts
+	cp _build/mathjax/package/es5/tex-chtml-full.js _build/mathjax/package/LICENSE _static/mathjax/
+	cp -r _build/mathjax/package/es5/output/chtml/fonts/woff-v2 _static/mathjax/output/chtml/fonts/
 
 clean:
 	rm -rf _build
