@@ -20,12 +20,16 @@ def setup(seed: int = 0, threads: int = 1) -> None:
 
     Timings in the book are single-threaded like the papers' (one large mobile core); counted
     outputs do not depend on threads, but one thread keeps every float sum in the same order.
+    Prints one line saying so (the versions that produced the page).
     """
+    import mnlab
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    print(f"mnlab {mnlab.__version__} · torch {torch.__version__} · {threads} thread(s) · seed {seed}")
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.width", 160)
     pd.set_option("display.max_colwidth", 60)
