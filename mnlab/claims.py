@@ -51,6 +51,9 @@ def _format(value: float, unit: str = "", like: str = "") -> str:
     if suffix in ("K", "M", "G", "B"):
         scale = {"K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}[suffix]
         return f"{value / scale:.4g}{suffix}"
+    if like and suffix.isdigit():   # a plain printed number ("1600", "3,185,088"): same style, one more digit
+        decimals = len(like.split(".")[1]) + 1 if "." in like else 0
+        return f"{value:,.{decimals}f}" if "," in like else f"{value:.{decimals}f}"
     for scale, suffix in [(1e9, "G"), (1e6, "M"), (1e3, "K")]:
         if abs(value) >= scale:
             return f"{value / scale:.4g}{suffix}"

@@ -41,6 +41,10 @@ def test_compare_uses_relative_tolerance_or_printed_rounding():
     c = claims.compare("mobilenet_v1/table6/1.0/madds", 600e6, tolerance=0.03)
     assert (c.holds, c.gap, c.verdict) == (False, "+5.4%", "differs")
     assert "Table 6" in c.source and "1704.04861" in c.source
+    # measured values are printed the way the paper printed the figure
+    assert c.measured == "600M"
+    assert claims.compare("mobilenet_v2/table3/mobilenet_v1/max_memory_kb", 1605.632).measured == "1606"
+    assert claims.compare("mobilenet_v1/tf_slim/params", 3_185_088).measured == "3,185,088"
 
 
 def test_check_raises_only_for_must_hold_failures():

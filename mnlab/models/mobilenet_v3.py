@@ -90,10 +90,10 @@ def build_mobilenet_v3(rows: list[Bneck], head: int, width_mult: float = 1.0,
                        efficient_last_stage: bool = True) -> MobileNet:
     """Build a MobileNetV3 from its table rows.
 
-    ``stem_channels``/``stem_nl`` and ``efficient_last_stage=False`` rebuild the designs the paper
-    improved on (32 ReLU stem filters; MobileNetV2's last stage, where the last bneck's 1×1
-    expansion and the 1280-wide layer both run at 7 × 7 before pooling), so their cost can be
-    counted and timed beside the real network.
+    ``stem_channels``/``stem_nl`` rebuild the stem the paper improved on (32 ReLU filters).
+    ``efficient_last_stage=False`` moves the 1280-wide layer before the pooling (both 1×1
+    layers at 7 × 7), *without* the depthwise conv and 320-wide projection of the paper's
+    Figure 5 original stage (:func:`mnlab.studies.v3.original_last_stage` builds that one).
     """
     width_mult = check_positive(width_mult)
     num_classes = check_num_classes(num_classes)

@@ -1,0 +1,108 @@
+"""mnlab.studies.v3: the MobileNetV3 chapter's spec tables, width rule, activations, SE share,
+and the redesigned last stage and stem."""
+import math
+
+import pytest
+import torch
+
+import mnlab
+from mnlab.analysis import analyze
+from mnlab.claims import compare
+from mnlab.models.mobilenet_v3 import LARGE, SMALL
+from mnlab.studies import v3
+
+
+@pytest.mark.parametrize("name,rows,last", [("mobilenet_v3_large", LARGE, ["1² × 960", "conv2d 1×1, NBN", "1280"]),
+                                            ("mobilenet_v3_small", SMALL, ["1² × 576", "conv2d 1×1, NBN", "1024"])])
+def test_spec_table_is_the_papers_table(name, rows, last):
+    table = v3.spec_table(mnlab.create_model(name).eval())
+    assert v3.spec_rows(table) == rows
+    assert table.iloc[0].tolist() == ["224² × 3", "conv2d", "-", "16", "", "HS", "2"]
+    assert table.iloc[-2][["Input", "Operator", "#out"]].tolist() == last
+    assert table.iloc[-3].Operator == "pool, 7×7"
+
+
+def test_tf_width_rule_is_the_same_network_at_width_1():
+    for network, (rows, head) in v3.NETWORKS.items():
+        ours = mnlab.models.build_mobilenet_v3(rows, head)
+        tf = v3.tf_widths_model(network)
+        assert [p.shape for p in ours.parameters()] == [p.shape for p in tf.parameters()]
+
+
+def test_tf_width_rule_reproduces_table_3_at_075():
+    counts = v3.count_table().set_index(["network", "width"])
+    for network in ("large", "small"):
+        row = counts.loc[(network, 0.75)]
+        assert compare(f"mobilenet_v3/table3/{network}_0.75/madds", row.macs_tf_rule, tolerance=0.03).holds
+        assert compare(f"mobilenet_v3/table3/{network}_0.75/params", row.params_tf_rule, tolerance=0.03).holds
+        assert not compare(f"mobilenet_v3/table3/{network}_0.75/madds", row.macs, tolerance=0.03).holds
+        assert row.macs_tf_rule > row.macs
+
+
+def test_tf_widths_model_rejects_bad_input():
+    with pytest.raises(ValueError, match="network"):
+        v3.tf_widths_model("medium")
+    with pytest.raises(ValueError, match="width_mult"):
+        v3.tf_widths_model("large", 0)
+
+
+def test_activation_curves_and_gaps():
+    curves = v3.activation_curves()
+    assert curves.x.iloc[600] == 0 and curves["h-swish"].iloc[600] == 0
+    gaps = v3.activation_gaps(curves)
+    # h-swish is exact at x ≤ -3 (0) and x ≥ 3 (x); its largest gap to swish is at x = -3,
+    # where swish(-3) = -3·σ(-3) = -0.142
+    assert gaps.loc["h-swish vs swish", "at_x"] == pytest.approx(-3.0)
+    assert gaps.loc["h-swish vs swish", "max_abs_diff"] == pytest.approx(3 / (1 + math.e ** 3), rel=1e-9)
+    assert gaps.loc["h-sigmoid vs sigmoid", "max_abs_diff"] < 0.08
+    assert len(v3.plot_activations(curves).axes) == 2
+
+
+def test_activation_modules_compute_what_they_say():
+    x = torch.linspace(-6, 6, 101)
+    mods = v3.activation_modules()
+    torch.testing.assert_close(mods["h-swish (composed)"](x), mods["h-swish"](x))
+    torch.testing.assert_close(mods["swish (composed)"](x), mods["swish"](x))
+    assert set(mods) >= {"ReLU", "h-swish", "swish", "sigmoid", "h-sigmoid"}
+
+
+def test_largest_activation_input():
+    model = mnlab.create_model("mobilenet_v3_large")
+    assert v3.largest_activation_input(model) == (1, 16, 112, 112)   # the h-swish stem
+    with pytest.raises(ValueError, match="silu"):
+        v3.largest_activation_input(model, "silu")
+
+
+def test_se_counts_and_removal():
+    model = mnlab.create_model("mobilenet_v3_large").eval()
+    counts = v3.se_counts(model)
+    plain = analyze(v3.without_se("large"), 224).totals
+    full = analyze(model, 224).totals
+    assert counts["se_modules"] == sum(r.se for r in LARGE)
+    assert counts["params"] == full["params"] - plain["params"]
+    assert counts["macs"] == full["macs"] - plain["macs"]
+    assert 0.2 < counts["params_share"] < 0.35 and counts["macs_share"] < 0.01
+
+
+def test_original_last_stage_is_figure_5():
+    models = v3.last_stage_models()
+    costs = v3.cost_table(models)
+    saved = costs.macs_minus_first   # what the efficient stage saves
+    # dw 3×3 on 960 + projection 960→320 + 320→1280 at 7×7, minus the 960→1280 on the pooled vector
+    assert saved["original (Fig. 5)"] == 49 * 960 * 9 + 49 * 960 * 320 + 49 * 320 * 1280 - 960 * 1280
+    diff = v3.block_diff(models["efficient (V3)"], models["original (Fig. 5)"])
+    assert diff.difference.sum() == saved["original (Fig. 5)"]
+    assert set(diff.block) == {"features.17", "features.18", "features.19", "classifier"}
+    with torch.no_grad():
+        assert models["original (Fig. 5)"](torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_stem_models_differ_in_the_first_two_blocks():
+    models = v3.stem_models()
+    diff = v3.block_diff(*models.values())
+    assert list(diff.block) == ["features.0", "features.1"]
+    assert diff.difference[0] == 112 * 112 * 27 * 16   # 16 more 3×3×3 filters at 112²
+
+
+def test_width_models():
+    assert list(v3.width_models()) == ["large 1.0", "large 0.75", "small 1.0", "small 0.75"]
