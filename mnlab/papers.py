@@ -220,3 +220,19 @@ for i, (train, fused) in enumerate([("5,293,272", "2,078,504"), ("4,825,192", "4
                                     ("14,951,248", "14,838,352")]):
     _add(f"reference/mobileone_s{i}/train/params", train, "ml_mobileone_code", f"S{i}, train-time")
     _add(f"reference/mobileone_s{i}/reparameterized/params", fused, "ml_mobileone_code", f"S{i}, inference")
+
+# --- added for chapter 05 (EfficientNet-Lite): EfficientNet-B0, what Lite0 is with SE and swish put back ---
+SOURCES["efficientnet"] = "Tan & Le 2019, EfficientNet, arXiv 1905.11946v5"
+_add("efficientnet/b0/params", "5.3M", "efficientnet", "Table 2")
+_add("efficientnet/b0/madds", "0.39B", "efficientnet", "Table 2", "printed as FLOPS; the count is multiply-adds")
+
+# --- added for chapter 03 (MobileNetV2) and chapter 04 (MobileNetV3) ---
+# MobileNetV2, Sec. 4: "We use constant expansion rate throughout the network. We find that expansion
+# rates between 5 and 10 result in nearly identical performance curves"; the main experiments use 6.
+_add(f"{V2}/sec4/expansion", "6", V2, "Sec. 4", "the expansion factor of the main experiments")
+_add(f"{V2}/sec4/expansion_low", "5", V2, "Sec. 4", "expansion rates between 5 and 10: nearly identical accuracy")
+_add(f"{V2}/sec4/expansion_high", "10", V2, "Sec. 4")
+# MobileNetV3, Sec. 5.1: the efficient last stage "reduces the latency by 7 milliseconds"; the
+# 16-filter stem "saves an additional 2 milliseconds" (Pixel 1).
+_add(f"{V3}/sec5.1/last_stage/latency_saved", "7 ms", V3, "Sec. 5.1", "Google Pixel 1")
+_add(f"{V3}/sec5.1/stem/latency_saved", "2 ms", V3, "Sec. 5.1", "Google Pixel 1")
