@@ -93,7 +93,7 @@ def build_mobilenet_v3(rows: list[Bneck], head: int, width_mult: float = 1.0,
     ``stem_channels``/``stem_nl`` rebuild the stem the paper improved on (32 ReLU filters).
     ``efficient_last_stage=False`` moves the 1280-wide layer before the pooling (both 1×1
     layers at 7 × 7), *without* the depthwise conv and 320-wide projection of the paper's
-    Figure 5 original stage (:func:`mnlab.studies.v3.original_last_stage` builds that one).
+    Figure 5 original stage (``mnlab.studies.v3.original_last_stage`` builds that one).
     """
     width_mult = check_positive(width_mult)
     num_classes = check_num_classes(num_classes)
