@@ -103,6 +103,7 @@ for kind, madds, params in [("conv 1×1", "94.86%", "74.59%"), ("depthwise 3×3"
 _add(f"{V1}/sec3.2/pointwise_time_pct", "95%", V1, "Sec. 3.2",
      "spends 95% of its computation time in 1×1 convolutions which also has 75% of the parameters")
 _add(f"{V1}/sec3.2/pointwise_params_pct", "75%", V1, "Sec. 3.2")
+_add(f"{V1}/sec3.2/layers", "28", V1, "Sec. 3.2", "counting depthwise and pointwise convolutions as separate layers")
 # Table 4: full convolutions vs depthwise separable.
 _add(f"{V1}/table4/conv_mobilenet/top1", "71.7%", V1, "Table 4")
 _add(f"{V1}/table4/conv_mobilenet/madds", "4866M", V1, "Table 4")
