@@ -1,0 +1,190 @@
+"""mnlab.studies.lite: the scaling read back from the models, the fake quantizer, the digits study."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mnlab.studies import lite
+
+
+# --------------------------------------------------------------------------- scaling
+
+def test_stage_layout_reads_lite0_as_efficientnet_b0():
+    layout = lite.stage_layout(lite.build_lite("efficientnet_lite0"))
+    assert list(layout["stage"]) == ["stem", *map(str, range(1, 8)), "head"]
+    assert list(layout["channels"]) == [32, 16, 24, 40, 80, 112, 192, 320, 1280]
+    assert list(layout["repeats"]) == [1, 1, 2, 2, 3, 3, 4, 1, 1]
+    assert list(layout["kernel"])[1:8] == [3, 3, 5, 3, 5, 5, 3]
+    assert list(layout["stride"])[1:8] == [1, 2, 2, 2, 1, 2, 1]
+
+
+def test_scaling_table_lite4_fixed_stem_head_and_stage_repeats():
+    table = lite.scaling_table().set_index("model")
+    assert list(table.index) == ["lite0", "lite1", "lite2", "lite3", "lite4"]
+    assert (table["stem"] == 32).all() and (table["head"] == 1280).all()
+    # depth 1.8: ceil(1.8·n) for the middle stages, first and last stage fixed at 1
+    assert table.loc["lite4", "stage 1"] == "24×1"
+    assert table.loc["lite4", "stage 2"] == "32×4"
+    assert table.loc["lite4", "stage 6"] == "272×8"
+    assert table.loc["lite4", "stage 7"] == "448×1"
+
+
+def test_lite_counts_params_agree_and_macs_gap_is_the_documented_one():
+    counts = lite.lite_counts()
+    assert (counts["params_gap"].abs() < 0.011).all()
+    assert counts["macs_gap"].between(-0.06, -0.03).all()
+    assert (counts["macs_all_ops"] > counts["macs"]).all()
+
+
+def test_stem_head_savings_zero_at_width_one_positive_above():
+    table = lite.stem_head_savings().set_index("model")
+    assert table.loc["lite0", "params_saved"] == 0 and table.loc["lite1", "macs_saved"] == 0
+    assert table.loc["lite4", "head_scaled"] == 1792 and table.loc["lite4", "stem_scaled"] == 48
+    assert 0.05 < table.loc["lite4", "params_saved"] < 0.06
+
+
+def test_variant_counts_se_adds_params_not_macs_and_b0_matches_timm():
+    table = lite.variant_counts().set_index("variant")
+    base, se = table.iloc[0], table.loc["Lite0 + SE"]
+    assert se["params"] - base["params"] > 600_000
+    assert (se["macs"] - base["macs"]) / base["macs"] < 0.002
+    assert se["global_pools"] == base["global_pools"] + 16
+    assert table.loc["Lite0 + SE + swish (= EfficientNet-B0)", "params"] == 5_288_548  # timm efficientnet_b0
+
+
+# --------------------------------------------------------------------------- the quantizer
+
+def test_qparams_from_min_max():
+    qp = lite.qparams(-1.0, 3.0, 8)
+    assert qp.scale == pytest.approx(4.0 / 255)
+    assert qp.zero_point == round(-128 + 1.0 / qp.scale)
+    assert (qp.qmin, qp.qmax, qp.bits) == (-128, 127, 8)
+    lo, hi = qp.range
+    assert lo == pytest.approx(-1.0, abs=qp.scale / 2) and hi == pytest.approx(3.0, abs=qp.scale / 2)
+
+
+def test_qparams_range_always_contains_zero_exactly():
+    for lo, hi in [(0.5, 6.0), (-4.0, -1.0), (0.0, 6.0), (-0.3, 7.7)]:
+        qp = lite.qparams(lo, hi)
+        zero = lite.dequantize(lite.quantize(torch.zeros(1), qp), qp)
+        assert zero.item() == 0.0
+    assert lite.qparams(0.0, 6.0).zero_point == -128       # ReLU6: one-sided, no grid wasted below 0
+    assert lite.qparams(0.0, 0.0).scale == 1.0
+
+
+@pytest.mark.parametrize("bits", [8, 6, 4])
+@pytest.mark.parametrize("lo,hi", [(-1.0, 3.0), (0.0, 6.0), (-168.0, 204.0), (-0.278, 7.7)])
+def test_round_trip_error_at_most_half_a_step_inside_the_range(lo, hi, bits):
+    qp = lite.qparams(lo, hi, bits)
+    x = torch.linspace(lo, hi, 10_001)
+    q = lite.quantize(x, qp)
+    assert q.dtype == torch.int32 and int(q.min()) >= qp.qmin and int(q.max()) <= qp.qmax
+    err = (lite.fake_quantize(x, qp) - x).abs().max().item()
+    assert err <= qp.scale / 2 * (1 + 1e-5) + 1e-6
+
+
+def test_values_outside_the_range_are_clamped():
+    qp = lite.qparams(0.0, 6.0)
+    x = torch.tensor([-5.0, 100.0])
+    assert lite.quantize(x, qp).tolist() == [qp.qmin, qp.qmax]
+    assert lite.fake_quantize(x, qp)[1].item() == pytest.approx(6.0, abs=qp.scale / 2)
+
+
+def test_error_grows_with_range_and_fewer_bits():
+    x = torch.randn(10_000, generator=torch.Generator().manual_seed(0)).clamp(0, 6)
+    narrow = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 6)), x)
+    wide = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 60)), x)
+    four = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 6, 4)), x)
+    assert narrow < wide and narrow < four
+
+
+@pytest.mark.parametrize("bad", [dict(lo=1.0, hi=0.0), dict(lo=float("nan"), hi=1.0), dict(lo=0, hi=1, bits=1),
+                                 dict(lo=0, hi=1, bits=8.0), dict(lo=0, hi=1, bits=True)])
+def test_qparams_rejects_bad_input(bad):
+    with pytest.raises(ValueError):
+        lite.qparams(**bad)
+
+
+# --------------------------------------------------------------------------- quantizing a model
+
+def test_quantization_points_fuse_relu6_not_swish():
+    relu6 = lite.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Identity(), nn.ReLU6(), nn.Conv2d(2, 2, 1)))
+    assert relu6 == ["2", "3"]  # conv 0 fused into its ReLU6; the last conv stands alone
+    swish = lite.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.SiLU()))
+    assert swish == ["0", "2"]
+
+
+def test_fake_quantized_model_leaves_the_original_and_is_close_at_8_bits():
+    torch.manual_seed(0)
+    model = lite.digits_net(nn.Hardswish, width=4).eval()
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    before = [p.clone() for p in model.parameters()]
+    with torch.no_grad():
+        ref = model(x)
+        q8 = lite.fake_quantize_model(model, x, 8)(x)
+        q4 = lite.fake_quantize_model(model, x, 4)(x)
+        float_copy = lite.fake_quantize_model(model, x, 8, weights=False, activations=False)(x)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert torch.allclose(float_copy, ref, atol=1e-5)                  # BN folding alone changes nothing
+    assert 0 < lite.relative_error(q8, ref) < 0.1
+    assert lite.relative_error(q4, ref) > lite.relative_error(q8, ref)
+
+
+def test_activation_ranges_relu6_bounded():
+    torch.manual_seed(0)
+    model = lite.digits_net(nn.ReLU6, width=4).eval()
+    table = lite.activation_ranges(model, torch.rand(8, 1, 8, 8) * 50)
+    acts = table[table.module == "ReLU6"]
+    assert len(acts) == 7 and (acts["lo"] >= 0).all() and (acts["hi"] <= 6).all()
+    assert table.iloc[0]["name"] == "input" and (table["rel_error8"] >= 0).all()
+
+
+def test_weight_errors_kinds():
+    table = lite.weight_errors(lite.digits_net(nn.ReLU6, width=4))
+    assert list(table["kind"]) == ["conv", "depthwise", "conv", "depthwise", "conv", "depthwise", "conv", "linear"]
+    assert (table["rel_error"] < 0.05).all()
+
+
+# --------------------------------------------------------------------------- the digits study (tiny run)
+
+def test_tiny_study_is_deterministic_and_well_formed():
+    data = lite.load_digits_split()
+    assert data.x_train.shape[1:] == (1, 8, 8) and float(data.x_train.max()) <= 1.0
+    assert len(data.x_test) == 450
+    kwargs = dict(activations={"ReLU6": nn.ReLU6, "swish": nn.SiLU}, seeds=(0,), bits=(8, 4), data=data,
+                  epochs=1, width=4, calibration_size=64)
+    results, models = lite.quantization_study(**kwargs)
+    again, _ = lite.quantization_study(**kwargs)
+    assert results.equals(again)
+    assert list(results.columns) == ["activation", "seed", "bits", "float_acc", "quant_acc", "drop", "logit_error"]
+    assert len(results) == 4 and set(models) == {("ReLU6", 0), ("swish", 0)}
+    assert (results["float_acc"] > 30).all()   # one epoch already learns something
+    summary = lite.summarize_study(results)
+    assert list(summary["bits"]) == [8, 4, 8, 4] and (summary["seeds"] == 1).all()
+    ranges = lite.range_table(models, data.x_train[:64])
+    assert set(ranges["activation"]) == {"ReLU6", "swish"}
+    assert not math.isnan(ranges["rel_error8"].sum())
+
+
+def test_bad_training_arguments():
+    data = lite.load_digits_split()
+    with pytest.raises(ValueError, match="epochs"):
+        lite.train_digits(nn.ReLU, data, epochs=0)
+    with pytest.raises(ValueError, match="width"):
+        lite.digits_net(nn.ReLU, width=0)
+    with pytest.raises(ValueError, match="name"):
+        lite.build_lite("efficientnet_b0")
+
+
+def test_range_summary():
+    import pandas as pd
+    ranges = pd.DataFrame({"activation": ["A"] * 4 + ["B"] * 3,
+                           "name": ["input", "c", "a", "fc", "input", "a", "fc"],
+                           "module": ["input", "Conv2d", "SiLU", "Linear", "input", "ReLU6", "Linear"],
+                           "lo": [0, -3, -0.28, -1, 0, 0, -2], "hi": [1, 5, 4, 1, 1, 6, 2],
+                           "scale8": [0.1, 0.2, 0.3, 0.4, 0.1, 0.5, 0.7], "rel_error8": [0.0, 0.01, 0.02, 0.03, 0, 0.02, 0.04]})
+    s = lite.range_summary(ranges).set_index("activation")
+    assert s.loc["A", "int8_tensors"] == 4 and s.loc["A", "widest_conv_output"] == 8
+    assert s.loc["A", "widest_activation"] == pytest.approx(4.28) and math.isnan(s.loc["B", "widest_conv_output"])
+    assert s.loc["B", "mean_scale8"] == pytest.approx(0.6) and s.loc["A", "mean_rel_error8"] == pytest.approx(0.02)
