@@ -4,7 +4,7 @@ Two halves:
 
 *Scaling and the three Lite changes* (tensorflow/tpu ``efficientnet/lite`` README). The
 scaling table and the channels and repeats it gives each stage are read back from the built
-models (:func:`stage_table`), not from the spec; the Lite changes — stem and head fixed, no
+models (:func:`stage_layout`), not from the spec; the Lite changes — stem and head fixed, no
 squeeze-and-excite, ReLU6 instead of swish — are undone one at a time with
 :func:`mnlab.models.efficientnet_lite`'s switches and counted (:func:`lite_counts`,
 :func:`variant_counts`).
@@ -45,6 +45,7 @@ from mnlab.models.efficientnet_lite import SCALING
 from mnlab.models.layers import Classifier, DepthwiseSeparable, InvertedResidual, conv_bn_act
 from mnlab.papers import figure
 
+#: The names of the README's table, ``efficientnet_lite0`` to ``efficientnet_lite4``.
 LITE_NAMES = list(SCALING)
 
 # --------------------------------------------------------------------------- scaling, read back
@@ -147,7 +148,7 @@ def stem_head_savings() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: Lite0 and the Lite changes undone one by one: (label, build switches).
+#: Lite0 and the Lite changes undone one by one, as label → build switches.
 VARIANTS: dict[str, dict] = {
     "Lite0 (ReLU6, no SE)": {},
     "Lite0 + SE": {"squeeze_excite": True},

@@ -1,7 +1,7 @@
 """Chapter 6 — MobileOne: re-parameterization step by step, and what costs latency beyond MACs.
 
 *Re-parameterization* (Vasu et al. 2022, Sec. 3.2; Ding et al. 2021, RepVGG). In eval mode a
-train-time :class:`~mnlab.models.MobileOneBlock` computes, before its activation,
+train-time :class:`~mnlab.models.mobileone.MobileOneBlock` computes, before its activation,
 
     y = Σ_i BN_i(W_i ∗ x) + BN_s(W_s ∗ x) + BN_id(x),
 
@@ -11,11 +11,11 @@ convolution in the paper's three moves and checks each against the module it rep
 (2) zero-pad the 1×1 scale kernel to k×k (the same output: the extra taps are zeros);
 (3) write the identity as a k×k kernel with a single 1 at the centre, then fold its BN;
 then add the kernels and the biases. The sum must equal
-:meth:`~mnlab.models.MobileOneBlock.fused_kernel_and_bias`.
+:meth:`~mnlab.models.mobileone.MobileOneBlock.fused_kernel_and_bias`.
 
 *Latency beyond MACs* (Sec. 3.1, Tables 2–3 of the paper): the same 30-layer network with
-different activations (:func:`activation_network`) and with skip connections or
-squeeze-and-excite at (almost exactly) equal MACs (:func:`block_network`), timed on this CPU.
+different activations (:func:`thirty_layer_net`, :func:`activation_study`) and with skip connections or
+squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed on this CPU.
 """
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def reparam_steps(block: MobileOneBlock, x: torch.Tensor) -> tuple[pd.DataFrame,
     """Re-parameterize ``block`` by hand, checking every step numerically.
 
     Returns ``(steps, kernels)``. ``steps``: one row per step with ``step``, ``what`` and
-    ``max_abs_error`` (largest |difference| between the replacement conv's output and the module
-    it replaces on ``x``) and ``output_scale`` (max |output| of the module, for scale).
+    ``max_abs_error`` (largest absolute difference between the replacement conv's output and the module
+    it replaces on ``x``) and ``output_scale`` (largest absolute value of the module's output, for scale).
     ``kernels``: the k×k kernel of every branch after its step (``"conv 1"`` … ``"scale"``,
     ``"identity"``) and their sum ``"fused"``, plus the fused ``"bias"``.
     """
@@ -244,7 +244,7 @@ class SEReLU(nn.Module):
         return self.se(self.relu(x))
 
 
-#: The activations timed: name → constructor taking the channel count.
+#: The activations timed, as name → constructor taking the channel count.
 STUDY_ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
     "ReLU": lambda c: nn.ReLU(),
     "ReLU6": lambda c: nn.ReLU6(),
@@ -318,7 +318,7 @@ def activation_study(resolution: int = 112, *, rounds: int = 3, budget_s: float 
     return table
 
 
-#: The architectural variants timed: label → (skip, se).
+#: The architectural variants timed, as label → (skip, se).
 BLOCK_VARIANTS: dict[str, tuple[bool, bool]] = {"baseline": (False, False), "+ skip connections": (True, False),
                                                  "+ squeeze-excite": (False, True), "+ both": (True, True)}
 

@@ -146,7 +146,7 @@ def architecture_table(model: nn.Module, resolution: int = 224) -> pd.DataFrame:
 
 def spec_from_table(table: pd.DataFrame) -> list[tuple[int, int, int, int]]:
     """The (t, c, n, s) rows of the bottleneck stages of an :func:`architecture_table`, to set
-    beside :data:`mnlab.models.mobilenet_v2.BOTTLENECKS` (the paper's Table 2 as typed)."""
+    beside ``mnlab.models.mobilenet_v2.BOTTLENECKS`` (the paper's Table 2 as typed)."""
     part = table[table.Operator == "bottleneck"]
     return [(int(float(r.t)), int(r.c), int(r.n), int(r.s)) for r in part.itertuples(index=False)]
 
@@ -260,7 +260,7 @@ def plot_relu_manifold(study: ManifoldStudy) -> Figure:
 TOY_STAGES: list[tuple[int, int, int, int]] = [(6, 8, 2, 1), (6, 16, 3, 2), (6, 24, 1, 2)]
 TOY_STEM = 8
 
-#: Figure 6's variants: (a) the bottleneck's non-linearity, (b) where the shortcut goes.
+#: The variants of Figure 6, (a) the bottleneck's non-linearity and (b) where the shortcut goes.
 VARIANTS: dict[str, dict] = {
     "linear bottleneck": {"shortcut": "bottleneck", "bottleneck_activation": False},
     "ReLU6 bottleneck": {"shortcut": "bottleneck", "bottleneck_activation": True},

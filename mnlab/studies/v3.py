@@ -8,7 +8,7 @@ What each part reproduces:
   with the rule by which the reference implementation widens expansion layers.
 * :func:`activation_curves`, :func:`activation_gaps`, :func:`activation_modules` — Sec. 5.2:
   h-swish and h-sigmoid beside swish and sigmoid, and what each costs on a CPU.
-* :func:`se_share` — squeeze-and-excite (Sec. 5.3): its share of parameters and Mult-Adds
+* :func:`se_counts`, :func:`without_se` — squeeze-and-excite (Sec. 5.3): its share of parameters and Mult-Adds
   beside its share of the time.
 * :func:`original_last_stage`, :func:`last_stage_models`, :func:`stem_models` — Sec. 5.1 and
   Figure 5: the last stage before and after the redesign, and the 32-filter ReLU stem.
@@ -30,7 +30,7 @@ from mnlab.models.layers import (Classifier, HardSigmoid, HardSwish, InvertedRes
 from mnlab.models.mobilenet_v3 import LARGE, NONLINEARITY, RE, SMALL, STEM_CHANNELS, Bneck, EfficientHead
 from mnlab.studies.v2 import describe_blocks
 
-#: The two networks: their table rows and the width of the layer after pooling.
+#: The two networks, each with its table rows and the width of the layer after pooling.
 NETWORKS: dict[str, tuple[list[Bneck], int]] = {"large": (LARGE, 1280), "small": (SMALL, 1024)}
 
 
@@ -45,7 +45,7 @@ def _network(name: str) -> tuple[list[Bneck], int]:
 
 def spec_table(model: MobileNet, resolution: int = 224) -> pd.DataFrame:
     """Table 1 / Table 2 of the paper (Input, Operator, exp size, #out, SE, NL, s) generated
-    from a MobileNetV3 built by :func:`mnlab.models.build_mobilenet_v3`: the blocks are read
+    from a MobileNetV3 built by :func:`mnlab.models.mobilenet_v3.build_mobilenet_v3`: the blocks are read
     from the modules (kernel, widths, SE, activation, stride), the sizes from the counter."""
     blocks = describe_blocks(model, resolution)
     nl = {"RE": "RE", "HS": "HS"}
@@ -80,7 +80,7 @@ def spec_table(model: MobileNet, resolution: int = 224) -> pd.DataFrame:
 
 
 def spec_rows(table: pd.DataFrame) -> list[Bneck]:
-    """The bneck rows of a :func:`spec_table`, as :class:`~mnlab.models.mobilenet_v3.Bneck`
+    """The bneck rows of a :func:`spec_table`, as ``Bneck``
     tuples, to set beside the rows typed from the paper (``LARGE``, ``SMALL``)."""
     part = table[table.Operator.str.startswith("bneck")]
     return [Bneck(int(r["Operator"].split(", ")[1][0]), int(r["exp size"]), int(r["#out"]), r["SE"] == "✓",
@@ -97,7 +97,7 @@ def tf_widths_model(network: str, width_mult: float = 1.0, num_classes: int = 10
     *rounded, scaled* input width times the row's factor exp / in, rounded to a multiple of 8
     (``expand_input_by_factor``), instead of the row's exp size times α. At α = 1 both rules
     give the paper's tables exactly; below 1 this one keeps expansions wider. Everything else
-    as in :func:`mnlab.models.build_mobilenet_v3` (SE squeeze = exp / 4 rounded to 8, the 1×1
+    as in :func:`mnlab.models.mobilenet_v3.build_mobilenet_v3` (SE squeeze = exp / 4 rounded to 8, the 1×1
     layer after pooling kept at 1280 / 1024 for α < 1)."""
     rows, head = _network(network)
     if isinstance(width_mult, bool) or not isinstance(width_mult, numbers.Real) or not width_mult > 0:
@@ -180,7 +180,7 @@ def activation_curves(lo: int = -6, hi: int = 6, per_unit: int = 100) -> pd.Data
 
 
 def activation_gaps(curves: pd.DataFrame) -> pd.DataFrame:
-    """Largest |hard − smooth| difference and where it occurs: h-swish vs swish, h-sigmoid vs sigmoid."""
+    """Largest ``|hard − smooth|`` difference and where it occurs: h-swish vs swish, h-sigmoid vs sigmoid."""
     rows = []
     for hard, smooth in (("h-swish", "swish"), ("h-sigmoid", "sigmoid")):
         diff = (curves[hard] - curves[smooth]).abs()
