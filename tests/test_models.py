@@ -2,11 +2,11 @@
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 import mnlab
 from mnlab.models import MobileOneBlock, make_divisible, reparameterize
 from mnlab.models.layers import HardSigmoid, HardSwish, InvertedResidual
+from mnlab.studies.mobileone import randomize_batchnorm_
 
 from mnlab.papers import figure, figures
 
@@ -63,17 +63,8 @@ def test_default_resolutions():
 
 
 def _randomize(model: nn.Module, dtype=torch.float32) -> nn.Module:
-    """Random weights and BN statistics, so that a fusion error cannot hide behind γ=1, μ=0, σ=1."""
-    g = torch.Generator().manual_seed(1)
-    model = model.to(dtype)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g, dtype=dtype) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g, dtype=dtype) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g, dtype=dtype) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g, dtype=dtype) + 0.5)
-    return model.eval()
+    """Random BN statistics, so that a fusion error cannot hide behind γ=1, μ=0, σ=1."""
+    return randomize_batchnorm_(model.to(dtype), seed=1).eval()
 
 
 @pytest.mark.parametrize("variant", range(5))

@@ -13,25 +13,12 @@ from mnlab.models.layers import InvertedResidual
 from mnlab.models.mobilenet_v2 import BOTTLENECKS
 from mnlab.papers import figure
 from mnlab.studies import v2
+from mnlab.studies.mobileone import randomize_batchnorm_
 
 
 @pytest.fixture(scope="module")
 def model():
     return mnlab.create_model("mobilenet_v2").eval()
-
-
-def randomize_bn_(module, seed=0):
-    """Trained-looking BN statistics, so that slicing them wrongly would show."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in module.modules():
-            if isinstance(bn, torch.nn.BatchNorm2d):
-                n = bn.num_features
-                bn.weight.copy_(0.5 + torch.rand(n, generator=gen))
-                bn.bias.copy_(0.1 * torch.randn(n, generator=gen))
-                bn.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
-                bn.running_var.copy_(0.5 + torch.rand(n, generator=gen))
-    return module
 
 
 # --------------------------------------------------------------------------- the block
@@ -227,7 +214,7 @@ def test_chunked_block_equals_block(expansion, stride, residual, chunks):
     torch.manual_seed(0)
     c_in = 8 if residual or expansion == 1 else 6
     block = InvertedResidual(c_in, 8 if residual else 12, c_in * expansion, stride)
-    randomize_bn_(block).eval()
+    randomize_batchnorm_(block).eval()
     x = torch.randn(2, c_in, 10, 10)
     wrapped = v2.ChunkedInvertedResidual(block, min(chunks, c_in * expansion)).eval()
     with torch.no_grad():
@@ -235,7 +222,7 @@ def test_chunked_block_equals_block(expansion, stride, residual, chunks):
 
 
 def test_chunked_model_equals_model_and_needs_less_memory(model):
-    trained = randomize_bn_(mnlab.create_model("mobilenet_v2", width_mult=0.5), 1).eval()
+    trained = randomize_batchnorm_(mnlab.create_model("mobilenet_v2", width_mult=0.5), 1).eval()
     sliced = v2.chunked(trained)
     assert isinstance(sliced.features[0], torch.nn.Identity)   # the stem became block 1's expansion
     x = torch.randn(1, 3, 96, 96)
