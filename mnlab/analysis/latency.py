@@ -280,6 +280,27 @@ def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, back
     return result
 
 
+class DeployedModule(nn.Module):
+    """A deploy form (:func:`deploy`: frozen TorchScript) behind a plain ``nn.Module`` face, so
+    the timer treats it like any model (a frozen module has no ``training`` flag to save and
+    restore). The scripted module is held outside the module tree. Built by :func:`deployed`."""
+
+    def __init__(self, scripted: torch.jit.ScriptModule):
+        super().__init__()
+        object.__setattr__(self, "scripted", scripted)   # not a submodule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scripted(x)
+
+
+def deployed(model: nn.Module, input_shape) -> DeployedModule:
+    """Build ``model``'s deploy form once for ``input_shape`` (checked against eager by
+    :func:`deploy`), ready to be timed many times."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # TorchScript's deprecation notices
+        return DeployedModule(deploy(model, input_shape))
+
+
 def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: int = 5, threads: int = 1,
                     backend: str = "eager", budget_s: float = 0.2, min_runs: int = 10):
     """Time several models *interleaved*, so that a load on the machine hits them all alike.
@@ -287,7 +308,8 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
     Each of ``rounds`` rounds runs :func:`measure_latency` once per model, in turn; a model's
     latency is the median of its round medians. Ratios between models measured this way survive
     a busy machine far better than ratios of separate measurements. ``input_shape`` is one shape
-    for all, or a dict giving each model's. Returns a DataFrame indexed by name with
+    for all, or a dict giving each model's. ``backend="deploy"`` builds each model's deploy form
+    once (:func:`deployed`) and times those. Returns a DataFrame indexed by name with
     ``median_ms``, ``min_ms`` and ``max_ms`` (over the round medians), ``best_ms`` (the fastest
     single sample: what an uninterrupted run costs, the most robust estimate when the machine
     is oversubscribed, since long runs are preempted more often than short ones) and ``runs``.
@@ -304,6 +326,10 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
     missing = [name for name in models if name not in shapes]
     if missing:
         raise ValueError(f"input_shape has no entry for {missing}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "deploy":
+        models = {name: deployed(model, shapes[name]) for name, model in models.items()}
     medians: dict[str, list[float]] = {name: [] for name in models}
     best = dict.fromkeys(models, float("inf"))
     runs = dict.fromkeys(models, 0)
@@ -311,8 +337,8 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
         warnings.filterwarnings("ignore", message="noisy latency measurement")
         for _ in range(rounds):
             for name, model in models.items():
-                result = measure_latency(model, shapes[name], threads=threads, backend=backend,
-                                         warmup=2, min_runs=min_runs, budget_s=budget_s)
+                result = measure_latency(model, shapes[name], threads=threads, warmup=2,
+                                         min_runs=min_runs, budget_s=budget_s)
                 medians[name].append(result.median_ms)
                 best[name] = min(best[name], min(result.samples_ms))
                 runs[name] += result.runs

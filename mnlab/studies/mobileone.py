@@ -20,7 +20,6 @@ squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed o
 from __future__ import annotations
 
 import numbers
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -30,7 +29,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
-from mnlab.analysis import analyze, deploy
+from mnlab.analysis import analyze
 from mnlab.analysis.latency import compare_latency
 from mnlab.models import MobileOneBlock, create_model, reparameterize
 from mnlab.models.layers import SqueezeExcite
@@ -172,44 +171,19 @@ def reparam_counts(resolution: int = 224) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class Deployed(nn.Module):
-    """A model's deploy form (:func:`mnlab.analysis.deploy`: BN folded, TorchScript frozen and
-    optimized) behind a plain ``nn.Module`` face, so the timer can treat it like any model and
-    time it beside eager ones (a frozen module has no ``training`` flag to save and restore).
-    Built with :func:`deployed`."""
-
-    def __init__(self, scripted):
-        super().__init__()
-        object.__setattr__(self, "_scripted", scripted)   # not a submodule
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._scripted(x)
-
-
-def deployed(model: nn.Module, resolution: int) -> Deployed:
-    """The deploy form of ``model`` for (1, 3, resolution, resolution) inputs, as a :class:`Deployed`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Deployed(deploy(model, (1, 3, resolution, resolution)))
-
-
 def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budget_s: float = 0.2,
                         backend: str = "eager") -> dict:
     """Latency (ms) of each model timed interleaved with :func:`mnlab.analysis.compare_latency`;
     each keeps its fastest round's median (a burst of other work only ever slows a round down).
 
-    ``backend="deploy"`` builds each deploy form once (:func:`mnlab.analysis.deploy`) and times
-    those, rather than re-tracing the model in every round.
+    ``backend="deploy"`` times each model's deploy form, built once
+    (:func:`mnlab.analysis.deployed`).
     """
     rounds = _check_int(rounds, "rounds", 1)
     shape = (1, 3, resolution, resolution)
-    if backend == "deploy":
-        models = {label: deployed(model, resolution) for label, model in models.items()}
-    elif backend != "eager":
-        raise ValueError(f"backend must be 'eager' or 'deploy', got {backend!r}")
     keys = list(models)
     named = {str(i): models[k] for i, k in enumerate(keys)}   # compare_latency wants str names
-    table = compare_latency(named, shape, rounds=rounds, budget_s=budget_s, min_runs=7)
+    table = compare_latency(named, shape, rounds=rounds, budget_s=budget_s, min_runs=7, backend=backend)
     return {k: float(table.loc[str(i), "min_ms"]) for i, k in enumerate(keys)}
 
 

@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
-from mnlab.analysis import analyze, block_memory_table, compare_latency, deploy
+from mnlab.analysis import analyze, block_memory_table, compare_latency
 from mnlab.analysis.memory import BlockMemory
 from mnlab.models import create_model
 from mnlab.models.layers import InvertedResidual
@@ -757,18 +757,6 @@ def latency_models() -> dict[str, nn.Module]:
             "MobileNetV2 (1.4)": create_model("mobilenet_v2", width_mult=1.4).eval()}
 
 
-class _Deployed(nn.Module):
-    """Holds a deployed (frozen TorchScript) model without registering it as a submodule, so
-    the timer's bookkeeping (training flags of ``modules()``) sees a plain module."""
-
-    def __init__(self, scripted: torch.jit.ScriptModule):
-        super().__init__()
-        object.__setattr__(self, "scripted", scripted)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scripted(x)
-
-
 def time_models(models: dict[str, nn.Module], input_shape=224, *, backend: str = "eager", rounds: int = 3,
                 budget_s: float = 0.2) -> pd.DataFrame:
     """Time ``models`` interleaved (:func:`mnlab.analysis.compare_latency`: batch 1, one thread,
@@ -783,9 +771,7 @@ def time_models(models: dict[str, nn.Module], input_shape=224, *, backend: str =
         raise ValueError(f"backend must be 'eager' or 'deploy', got {backend!r}")
     if not isinstance(models, dict) or not models:
         raise ValueError(f"models must be a non-empty dict of name -> nn.Module, got {models!r:.80}")
-    runners = {name: _Deployed(deploy(model, input_shape)) for name, model in models.items()} \
-        if backend == "deploy" else models
-    times = compare_latency(runners, input_shape, rounds=rounds, budget_s=budget_s, min_runs=5)
+    times = compare_latency(models, input_shape, rounds=rounds, budget_s=budget_s, min_runs=5, backend=backend)
     first = times.index[0]
     times["vs_first"] = times.median_ms / times.median_ms[first]
     times["vs_first_best"] = times.best_ms / times.best_ms[first]
