@@ -29,7 +29,7 @@ from torch import nn
 
 from mnlab.models.layers import (Classifier, DepthwiseSeparable, InvertedResidual, MobileNet,
                                  SqueezeExcite, check_num_classes, check_positive, conv_bn_act,
-                                 make_divisible)
+                                 make_divisible, named)
 
 
 class MBConv(NamedTuple):
@@ -120,10 +120,8 @@ def _lite(name: str):
         kwargs.setdefault("dropout", scaling.dropout)
         return efficientnet_lite(num_classes=num_classes, **kwargs)
 
-    build.__name__ = name
-    build.__doc__ = (f"{name}: width {scaling.width}, depth {scaling.depth}, resolution "
-                     f"{scaling.resolution}, dropout {scaling.dropout} (Lite README).")
-    return build
+    return named(build, name, f"{name}: width {scaling.width}, depth {scaling.depth}, resolution "
+                              f"{scaling.resolution}, dropout {scaling.dropout} (Lite README).")
 
 
 efficientnet_lite0 = _lite("efficientnet_lite0")

@@ -37,6 +37,14 @@ def check_positive(value, name: str = "width_mult") -> float:
     return float(value)
 
 
+def named(build: Callable[..., nn.Module], name: str, doc: str) -> Callable[..., nn.Module]:
+    """Give a constructor made for one row of a family's table (Lite0, MobileOne-S2, …) the name
+    the registry lists it under and a docstring."""
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return build
+
+
 def check_num_classes(num_classes) -> int:
     """Validate the classifier size: an integer ≥ 1."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:

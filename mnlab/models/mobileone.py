@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mnlab.models.layers import Classifier, MobileNet, SqueezeExcite, check_num_classes
+from mnlab.models.layers import Classifier, MobileNet, SqueezeExcite, check_num_classes, named
 
 BLOCKS_PER_STAGE = (2, 8, 10, 1)
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -177,9 +177,7 @@ def _variant(name: str):
     def build(num_classes: int = 1000) -> MobileNet:
         return mobileone(name, num_classes)
 
-    build.__name__ = name
-    build.__doc__ = f"{name} in its train-time (multi-branch) form; see :func:`reparameterize`."
-    return build
+    return named(build, name, f"{name} in its train-time (multi-branch) form; see :func:`reparameterize`.")
 
 
 mobileone_s0 = _variant("mobileone_s0")
