@@ -8,6 +8,8 @@
 #                          outputs (nbval), the book built with warnings as errors, and the
 #                          rendered book driven in headless Chromium (installs Debian's chromium)
 #   make mathjax           re-vendor MathJax into _static/mathjax from the npm registry
+#   make figures           redraw every diagram from the models' code into figures/*.svg
+#                          (matplotlib only; the same bytes on every run)
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -15,7 +17,7 @@ STAMP   := $(VENV)/.installed
 EXECUTE ?= 0
 CHAPTERS = $(sort $(wildcard chapters/*.ipynb))
 
-.PHONY: book test venv clean chromium mathjax
+.PHONY: book test venv clean chromium mathjax figures
 
 venv: $(STAMP)
 
@@ -34,6 +36,10 @@ endif
 
 test: $(STAMP) chromium
 	$(PY) -m pytest tests $(CHAPTERS) --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+
+# The diagrams are drawn from mnlab.models by mnlab.diagrams (matplotlib, a dependency already).
+figures: $(STAMP)
+	$(PY) -m mnlab.diagrams figures
 
 # Debian's Chromium for tests/test_browser.py (CI runs as root). Fast when it is there; if it
 # cannot be installed the browser test skips locally and fails under CI=true.
