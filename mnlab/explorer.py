@@ -168,9 +168,9 @@ def _formatter(name: str, fmt: Format | None, default: Callable) -> Callable[[fl
                      f"or a function of the value returning a string; got {fmt!r}")
 
 
-def _apply(name: str, fn: Callable, value) -> str:
+def _apply(name: str, fn: Callable, value, missing: str = "n/a") -> str:
     if isinstance(value, float) and math.isnan(value):
-        return "n/a"
+        return missing
     try:
         text = fn(value)
     except (ValueError, TypeError, KeyError, IndexError) as err:
@@ -228,6 +228,8 @@ class Explorer:
     * ``slider_labels``: display names of the sliders (default: their column names).
     * ``initial``: the point shown first, ``{slider: value}`` (default: each slider's largest
       value).
+    * ``missing_text``: the text shown where an output is NaN (default ``"n/a"``), e.g. "not in the
+      paper" for a published figure that exists only at some grid points.
 
     Raises ``ValueError`` naming the argument for a missing or non-numeric column, an incomplete
     grid or a repeated point, an unknown chart output or slider, and a format that fails.
@@ -237,7 +239,8 @@ class Explorer:
                  outputs: Mapping[str, str] | Sequence[str], *, title: str | None = None,
                  chart: str | None | bool = None, formats: Mapping[str, Format] | None = None,
                  note: str | None = None, slider_labels: Mapping[str, str] | None = None,
-                 chart_x: str | None = None, initial: Mapping[str, float] | None = None):
+                 chart_x: str | None = None, initial: Mapping[str, float] | None = None,
+                 missing_text: str = "n/a"):
         if not isinstance(grid, pd.DataFrame):
             raise ValueError(f"grid must be a pandas DataFrame (see explorer_grid), got "
                              f"{type(grid).__name__}")
@@ -317,7 +320,7 @@ class Explorer:
             self._text[s] = [_apply(s, fn, v) for v in values[s]]
         for o in outputs:
             fn = _formatter(o, formats.get(o), _auto_format)
-            self._text[o] = [_apply(o, fn, _plain(v)) for v in self.data[o].tolist()]
+            self._text[o] = [_apply(o, fn, _plain(v), str(missing_text)) for v in self.data[o].tolist()]
 
         initial = dict(initial or {})
         unknown = [k for k in initial if k not in sliders]

@@ -26,6 +26,9 @@ SOURCES: dict[str, str] = {
     "timm": "huggingface/pytorch-image-models, timm efficientnet_lite0-4",
     "ml_mobileone_code": "apple/ml-mobileone, mobileone.py (train-time and reparameterized forms)",
     "tf_slim_layout": "TF-slim MobileNetV1 layout (BN, GAP, Linear head), numel of all parameters",
+    "tf_slim_v2": "tensorflow/models, research/slim/nets/mobilenet/README.md (MobileNetV2 checkpoints table)",
+    "efficientnet_lite_blog": "Liu 2020, Higher accuracy on vision models with EfficientNet-Lite, TensorFlow Blog",
+    "mnasnet": "Tan et al. 2019, MnasNet, arXiv 1807.11626",
 }
 
 _SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
@@ -80,6 +83,22 @@ def figure(key: str) -> Published:
         raise ValueError(f"no published figure {key!r}; keys under {prefix!r}: {close}") from None
 
 
+def mobilenet_v1_top1(width: float, resolution: int) -> float:
+    """The MobileNetV1 paper's ImageNet top-1 (%) at width multiplier ``width`` and input side
+    ``resolution``: Table 6 prints it for α = 1, 0.75, 0.5, 0.25 at 224 px and Table 7 for
+    224, 192, 160, 128 px at α = 1. NaN for every other setting (the paper prints none), so an
+    explorer over a wider grid shows the paper's figure exactly where it exists."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a number > 0, got {width!r}")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not resolution > 0:
+        raise ValueError(f"resolution must be a number of pixels > 0, got {resolution!r}")
+    if resolution == 224 and f"mobilenet_v1/table6/{float(width)}/top1" in FIGURES:
+        return FIGURES[f"mobilenet_v1/table6/{float(width)}/top1"].value
+    if width == 1 and f"mobilenet_v1/table7/{int(resolution)}/top1" in FIGURES and resolution == int(resolution):
+        return FIGURES[f"mobilenet_v1/table7/{int(resolution)}/top1"].value
+    return float("nan")
+
+
 def figures(prefix: str) -> dict[str, Published]:
     """All figures whose key starts with ``prefix``, in the order they were defined."""
     return {k: f for k, f in FIGURES.items() if k.startswith(prefix)}
@@ -128,6 +147,11 @@ for res, top1, madds in [(224, "70.6%", "569M"), (192, "69.1%", "418M"), (160, "
     _add(f"{V1}/table7/{res}/params", "4.2M", V1, "Table 7")
 _add(f"{V1}/tf_slim/params", "3,185,088", "tf_slim", "MobileNet_v1_1.0_224 (conv layers only)")
 _add(f"{V1}/tf_slim/macs", "567,716,352", "tf_slim", "MobileNet_v1_1.0_224 (conv layers only)")
+# Table 2 prints 1.19% for the first (full 3×3) convolution: its digits transposed. The count is
+# 112·112·32·27 = 10,838,016 of 568,740,352 MACs = 1.91%, and with 1.91% the printed column sums
+# to 100.01% (with 1.19%: 99.29%). Kept apart from the printed figure, which stays as printed.
+_add(f"{V1}/table2/conv 3×3/madds_pct_transposed", "1.91%", V1, "Table 2",
+     "the printed 1.19% with two digits swapped; the Mult-Adds column then sums to 100.01%")
 
 # --- MobileNetV2 ------------------------------------------------------------------------------
 V2 = "mobilenet_v2"
@@ -159,6 +183,17 @@ for model, rows, peak in [
         _add(f"{V2}/table3/{model}/{side}/memory_kb", kb, V2, "Table 3", "Kb at 16-bit floats")
     _add(f"{V2}/table3/{model}/max_memory_kb", peak, V2, "Table 3", "Kb at 16-bit floats")
 _add(f"{V2}/table3/shufflenet/max_memory_kb", "600", V2, "Table 3")
+# TF-slim's MobileNetV2 table: its parameter column equals our count of weights without
+# BatchNorm (3,470,760 and 6,060,840), which explains the paper's 3.4M (that count cut to one
+# decimal); the paper's 6.9M for the 1.4 network matches neither count.
+for width, macs, params, top1 in [("1.0", "300M", "3.47M", "71.8%"), ("1.4", "582M", "6.06M", "75.0%")]:
+    _add(f"{V2}/tf_slim/{width}/madds", macs, "tf_slim_v2", f"mobilenet_v2_{width}_224", "MACs (M) column")
+    _add(f"{V2}/tf_slim/{width}/params", params, "tf_slim_v2", f"mobilenet_v2_{width}_224",
+         "Parameters (M) column: weights without BatchNorm")
+    _add(f"{V2}/tf_slim/{width}/top1", top1, "tf_slim_v2", f"mobilenet_v2_{width}_224")
+# Sec. 4: "followed by 19 residual bottleneck layers described in the Table 2" — Table 2's repeats
+# add up to 17 blocks.
+_add(f"{V2}/sec4/bottleneck_layers", "19", V2, "Sec. 4", "Table 2's repeats n add up to 17")
 
 # --- MobileNetV3 ------------------------------------------------------------------------------
 V3 = "mobilenet_v3"
@@ -175,6 +210,12 @@ _add(f"{V3}/sec5.1/last_stage/madds_saved", "30M", V3, "Sec. 5.1")
 _add(f"{V3}/sec5.1/last_stage/latency_saved_pct", "11%", V3, "Sec. 5.1", "7 ms on a Pixel 1")
 _add(f"{V3}/sec5.1/stem/madds_saved", "10M", V3, "Sec. 5.1", "and 2 ms")
 _add(f"{V3}/table5/relu_instead_of_hswish/top1_delta", "0.7%", V3, "Table 5", "a drop")
+# Sec. 4.1: MnasNet's reward ACC(m)·[LAT(m)/TAR]^w, with w = −0.07 in MnasNet and w = −0.15 for
+# the search of MobileNetV3-Small ("accuracy changes much more dramatically with latency for
+# small models"). Stored as magnitudes; the exponent is negative.
+_add("mnasnet/reward_exponent", "0.07", "mnasnet", "Sec. 3, problem formulation",
+     "w = −0.07 in ACC(m)·[LAT(m)/T]^w (soft constraint)")
+_add(f"{V3}/sec4.1/reward_exponent_small", "0.15", V3, "Sec. 4.1", "w = −0.15 for MobileNetV3-Small")
 
 # --- EfficientNet-Lite ------------------------------------------------------------------------
 LITE = "efficientnet_lite"
@@ -192,6 +233,10 @@ for i, params, madds, fp32, int8, ms_fp32, ms_int8 in [
     _add(f"{key}/top1_int8", int8, LITE, "model table", "post-training int8")
     _add(f"{key}/latency", ms_fp32, LITE, "model table", "Pixel 4 CPU, 4 threads, float32")
     _add(f"{key}/latency_int8", ms_int8, LITE, "model table", "Pixel 4 CPU, 4 threads, int8")
+# The release blog's "integer-only quantized EfficientNet-Lite4, achieves 80.4% ImageNet top-1",
+# which the README's table (80.2% int8, 81.5% float) does not repeat.
+_add(f"{LITE}/blog/lite4/top1_int8", "80.4%", "efficientnet_lite_blog", "announcement, 16 March 2020",
+     "the README's table gives 80.2% (int8) and 81.5% (float32)")
 
 # --- MobileOne --------------------------------------------------------------------------------
 MO = "mobileone"
@@ -226,6 +271,10 @@ for i, (train, fused) in enumerate([("5,293,272", "2,078,504"), ("4,825,192", "4
 SOURCES["efficientnet"] = "Tan & Le 2019, EfficientNet, arXiv 1905.11946v5"
 _add("efficientnet/b0/params", "5.3M", "efficientnet", "Table 2")
 _add("efficientnet/b0/madds", "0.39B", "efficientnet", "Table 2", "printed as FLOPS; the count is multiply-adds")
+# Sec. 4 (compound scaling, eq. 3): depth d = α^φ, width w = β^φ, resolution r = γ^φ with
+# α·β²·γ² ≈ 2; a grid search at φ = 1 gives B0's α = 1.2, β = 1.1, γ = 1.15.
+for name, value in [("alpha", "1.2"), ("beta", "1.1"), ("gamma", "1.15")]:
+    _add(f"efficientnet/sec4/{name}", value, "efficientnet", "Sec. 4", f"{name}: compound scaling coefficient")
 
 # --- added for chapter 03 (MobileNetV2) and chapter 04 (MobileNetV3) ---
 # MobileNetV2, Sec. 4: "We use constant expansion rate throughout the network. We find that expansion

@@ -293,3 +293,21 @@ def test_sphinx_hooks_keep_pages_offline_and_scripts_unique():
     assert context["script_files"] is scripts
     assert [(str(s.filename), s.attributes) for s in scripts] == [
         ("None", {"body": thebe}), ("a.js", {}), ("a.js", {"defer": "defer"})]
+
+
+def test_v1_explorer_shows_the_papers_top1_where_it_prints_one():
+    """Issue 15: every α/ρ setting the paper prints shows its top-1; the others say so."""
+    from mnlab.papers import mobilenet_v1_top1
+    grid = explorer_grid(lambda width, resolution: {"top1": mobilenet_v1_top1(width, resolution)},
+                         width=[0.35, 0.5, 1.0], resolution=[128, 160, 224])
+    explorer = Explorer(grid, sliders=["width", "resolution"], outputs={"top1": "paper top-1 (%)"},
+                        formats={"top1": "{:.1f}%"}, missing_text="not in the paper")
+    shown = {(w, r): explorer._text["top1"][explorer.index(width=w, resolution=r)]
+             for w in (0.35, 0.5, 1.0) for r in (128, 160, 224)}
+    assert shown[(1.0, 224)] == "70.6%" and shown[(0.5, 224)] == "63.7%"        # Table 6
+    assert shown[(1.0, 160)] == "67.2%" and shown[(1.0, 128)] == "64.4%"        # Table 7
+    assert shown[(0.35, 224)] == shown[(0.5, 160)] == "not in the paper"
+    assert sum(text != "not in the paper" for text in shown.values()) == 4
+    assert "not in the paper" in explorer.to_html()
+    with pytest.raises(ValueError, match="width must be a number > 0"):
+        mobilenet_v1_top1(0, 224)
