@@ -29,6 +29,7 @@ SOURCES: dict[str, str] = {
     "tf_slim_v2": "tensorflow/models, research/slim/nets/mobilenet/README.md (MobileNetV2 checkpoints table)",
     "efficientnet_lite_blog": "Liu 2020, Higher accuracy on vision models with EfficientNet-Lite, TensorFlow Blog",
     "mnasnet": "Tan et al. 2019, MnasNet, arXiv 1807.11626",
+    "efficientnet_builder": "tensorflow/tpu, models/official/efficientnet/efficientnet_builder.py (efficientnet_params)",
 }
 
 _SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
@@ -275,6 +276,12 @@ _add("efficientnet/b0/madds", "0.39B", "efficientnet", "Table 2", "printed as FL
 # α·β²·γ² ≈ 2; a grid search at φ = 1 gives B0's α = 1.2, β = 1.1, γ = 1.15.
 for name, value in [("alpha", "1.2"), ("beta", "1.1"), ("gamma", "1.15")]:
     _add(f"efficientnet/sec4/{name}", value, "efficientnet", "Sec. 4", f"{name}: compound scaling coefficient")
+# The reference builder's (width, depth, resolution) of B3 and B4: EfficientNet-Lite3 and Lite4 take
+# their width and depth but run at 280 and 300 px (efficientnet_lite.SCALING).
+for b, width, depth, res in [(3, "1.2", "1.4", "300"), (4, "1.4", "1.8", "380")]:
+    _add(f"efficientnet/builder/b{b}/width", width, "efficientnet_builder", f"efficientnet-b{b}")
+    _add(f"efficientnet/builder/b{b}/depth", depth, "efficientnet_builder", f"efficientnet-b{b}")
+    _add(f"efficientnet/builder/b{b}/resolution", res, "efficientnet_builder", f"efficientnet-b{b}", "pixels")
 
 # --- added for chapter 03 (MobileNetV2) and chapter 04 (MobileNetV3) ---
 # MobileNetV2, Sec. 4: "We use constant expansion rate throughout the network. We find that expansion
