@@ -80,10 +80,7 @@ def summary_text(args: argparse.Namespace) -> str:
     from mnlab.models import create_model, default_resolution
 
     kwargs = {} if args.width is None else {"width_mult": args.width}
-    try:
-        model = create_model(args.model, **kwargs).eval()
-    except TypeError as err:  # a constructor without width_mult
-        raise ValueError(f"--width is not available for {args.model} ({err})") from err
+    model = create_model(args.model, **kwargs).eval()  # MobileOne refuses width_mult: ValueError
     resolution = default_resolution(args.model) if args.resolution is None else args.resolution
     if resolution <= 0:
         raise ValueError(f"--resolution must be a positive number of pixels, got {resolution}")

@@ -15,7 +15,6 @@ and its rows sit beside the others in the same file.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from tqdm.auto import tqdm
 
 from mnlab.analysis import analyze, measure_latency
 from mnlab.analysis.latency import BACKENDS, check_threads, environment, machine_fingerprint
-from mnlab.models import create_model, default_resolution, family, list_models, reparameterize
+from mnlab.models import check_model_name, create_model, default_resolution, family, reparameterize
+from mnlab.validation import check_int, check_real
 
 #: Where the sweep caches its rows unless told otherwise.
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mnlab" / "zoo_latency.csv"
@@ -59,13 +59,11 @@ class ZooConfig:
 
     def resolved(self) -> "ZooConfig":
         """Validate and fill the Nones; ``ValueError`` names the bad field."""
-        if self.model not in list_models():
-            raise ValueError(f"unknown model name {self.model!r}; known models: {', '.join(list_models())}")
+        check_model_name(self.model)
         fam = family(self.model)
         width = self.width
-        if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real)
-                                  or not width > 0):
-            raise ValueError(f"width must be a number > 0 or None, got {width!r} for {self.model}")
+        if width is not None:
+            check_real(width, "width", above=0, note=f" or None for {self.model}")
         if fam == "MobileOne" and width is not None:
             raise ValueError(f"width must be None for {self.model}: "
                              "MobileOne's width is its variant (S0–S4)")
@@ -74,8 +72,7 @@ class ZooConfig:
         if fam in ("MobileNetV1", "MobileNetV2", "MobileNetV3") and width is None:
             width = 1.0
         resolution = default_resolution(self.model) if self.resolution is None else self.resolution
-        if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < 32:
-            raise ValueError(f"resolution must be an integer >= 32, got {resolution!r} for {self.model}")
+        check_int(resolution, "resolution", at_least=32, note=f" for {self.model}")
         reparam = self.reparameterized
         if fam != "MobileOne":
             if reparam:
@@ -92,8 +89,6 @@ class ZooConfig:
         if fam == "MobileOne":
             model = create_model(self.model)
             return reparameterize(model) if self.reparameterized else model.eval()
-        if fam == "EfficientNet-Lite":
-            return create_model(self.model, width=self.width).eval()
         return create_model(self.model, width_mult=self.width).eval()
 
     @property

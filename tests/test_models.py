@@ -191,3 +191,82 @@ def test_bad_inputs_when_called(name):
 def test_relu6_option_of_mobilenet_v1():
     assert any(isinstance(m, nn.ReLU6) for m in mnlab.create_model("mobilenet_v1", activation="relu6").modules())
     assert not any(isinstance(m, nn.ReLU6) for m in mnlab.create_model("mobilenet_v1").modules())
+
+
+# ---- one width argument, one way to refuse bad numbers ------------------------------------------
+
+WIDTH_FAMILIES = [name for name in mnlab.list_models() if mnlab.models.family(name) != "MobileOne"]
+
+
+@pytest.mark.parametrize("name", WIDTH_FAMILIES)
+def test_width_mult_scales_every_family_but_mobileone(name):
+    with torch.device("meta"):
+        narrow = n_params(mnlab.create_model(name, width_mult=0.5))
+        default = n_params(mnlab.create_model(name))
+    assert narrow < default
+
+
+def test_efficientnet_lite_width_mult_is_the_readme_width_coefficient():
+    lite2 = mnlab.create_model("efficientnet_lite2")
+    assert n_params(lite2) == n_params(mnlab.create_model("efficientnet_lite2", width_mult=1.1))
+    assert n_params(lite2) == n_params(mnlab.models.efficientnet_lite(width_mult=1.1, depth=1.2, dropout=0.3))
+
+
+@pytest.mark.parametrize("name", [f"mobileone_s{i}" for i in range(5)])
+def test_mobileone_refuses_width_mult_its_variant_is_its_width(name):
+    with pytest.raises(ValueError, match=r"width_mult is not available for MobileOne.*mobileone_s0, "
+                                         r"mobileone_s1"):
+        mnlab.create_model(name, width_mult=0.5)
+    assert n_params(mnlab.create_model(name, width_mult=None)) == n_params(mnlab.create_model(name))
+
+
+def test_unknown_argument_lists_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"mobilenet_v1 takes no argument\(s\) width; allowed: width_mult, "
+                                         r"num_classes, activation"):
+        mnlab.create_model("mobilenet_v1", width=0.5)
+
+
+@pytest.mark.parametrize("typo,suggestion", [("mobilenetv2", "mobilenet_v2"), ("mobilnet_v3_large", "mobilenet_v3_large"),
+                                             ("efficientnet-lite0", "efficientnet_lite0"), ("mobileone-s1", "mobileone_s1")])
+def test_unknown_model_name_suggests_close_ones(typo, suggestion):
+    with pytest.raises(ValueError, match=rf"unknown model name '{typo}'; did you mean {suggestion}\b"):
+        mnlab.create_model(typo)
+    with pytest.raises(ValueError, match="did you mean"):
+        mnlab.default_resolution(typo)
+
+
+@pytest.mark.parametrize("kwargs,argument", [
+    ({"width_mult": float("inf")}, "width_mult"), ({"width_mult": 1e6}, "width_mult"),
+    ({"width_mult": True}, "width_mult"), ({"expansion": float("inf")}, "expansion"),
+    ({"expansion": float("nan")}, "expansion"), ({"num_classes": 10**30}, "num_classes"),
+    ({"num_classes": True}, "num_classes"), ({"dropout": 1.5}, "dropout"), ({"dropout": float("nan")}, "dropout"),
+])
+def test_values_no_network_can_have_are_refused(kwargs, argument):
+    with pytest.raises(ValueError, match=rf"{argument} must be .*got"):
+        mnlab.create_model("mobilenet_v2", **kwargs)
+
+
+@pytest.mark.parametrize("name,kwargs,argument", [
+    ("efficientnet_lite0", {"depth": float("inf")}, "depth"), ("efficientnet_lite0", {"width_mult": -1}, "width_mult"),
+    ("mobilenet_v3_small", {"width_mult": float("inf")}, "width_mult"), ("mobilenet_v1", {"width_mult": 10**400}, "width_mult"),
+    ("mobileone_s0", {"num_classes": 0}, "num_classes")])
+def test_bad_numbers_in_every_family(name, kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        mnlab.create_model(name, **kwargs)
+
+
+def test_numpy_numbers_are_accepted():
+    import numpy as np
+    with torch.device("meta"):
+        model = mnlab.create_model("mobilenet_v2", width_mult=np.float32(0.5), num_classes=np.int64(10),
+                                   expansion=np.int32(4))
+    assert model.classifier.fc.out_features == 10
+    assert n_params(model) == n_params(mnlab.create_model("mobilenet_v2", width_mult=0.5, num_classes=10, expansion=4))
+
+
+def test_one_conv_norm_act_builder():
+    """MobileOne's branches are the shared conv-BN (no activation): same layers, same names."""
+    block = MobileOneBlock(8, 16, 3, branches=2)
+    assert [type(m) for m in block.conv_branches[0]] == [nn.Conv2d, nn.BatchNorm2d]
+    assert block.conv_branches[0][0].padding == (1, 1) and block.conv_branches[0][0].bias is None
+    assert not hasattr(mnlab.models.mobileone, "conv_bn")

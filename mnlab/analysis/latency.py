@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import gc
 import hashlib
-import numbers
 import os
 import platform
 import time
@@ -40,6 +39,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.validation import check_int
 
 BACKENDS = ("eager", "deploy")
 
@@ -48,9 +48,7 @@ BACKENDS = ("eager", "deploy")
 
 def check_threads(threads) -> int:
     """Threads must be an integer >= 1."""
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-    return int(threads)
+    return check_int(threads, "threads", at_least=1)
 
 
 def example_input(shape: tuple[int, ...]) -> torch.Tensor:
@@ -241,8 +239,7 @@ def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, back
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     for name, value, low in (("warmup", warmup, 0), ("min_runs", min_runs, 1), ("max_runs", max_runs, 1)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, at_least=low)
     if max_runs < min_runs:
         raise ValueError(f"max_runs must be >= min_runs ({min_runs}), got {max_runs!r}")
     if not target_rel_iqr > 0:
@@ -320,8 +317,7 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
         raise ValueError(f"models must be a non-empty dict of name -> nn.Module, got {models!r:.80}")
     for name, model in models.items():
         check_module(model, f"models[{name!r}]")
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    check_int(rounds, "rounds", at_least=1)
     shapes = input_shape if isinstance(input_shape, dict) else {name: input_shape for name in models}
     missing = [name for name in models if name not in shapes]
     if missing:

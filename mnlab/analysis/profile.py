@@ -40,6 +40,7 @@ from torch import nn
 
 from mnlab.analysis.inputs import check_module, resolve_input_shape
 from mnlab.analysis.latency import check_threads, environment, example_input, preserved_state
+from mnlab.validation import check_int
 
 
 @dataclass
@@ -200,8 +201,7 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
     threads = check_threads(threads)
     shape = resolve_input_shape(model, input_shape)
     for name, value, low in (("runs", runs, 1), ("warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, at_least=low)
     if report is None:
         from mnlab.analysis.counting import analyze  # the counter, layer 2 like us
         report = analyze(model, shape)

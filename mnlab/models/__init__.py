@@ -2,10 +2,13 @@
 
 ``create_model(name, **kwargs)`` builds any of them by name; ``list_models()`` lists the names;
 ``default_resolution(name)`` is the input side each was published at (224, or the
-EfficientNet-Lite table's).
+EfficientNet-Lite table's). Every family takes ``width_mult`` (the width multiplier α) except
+MobileOne, whose variant is its width: there ``width_mult`` is refused with a ``ValueError``.
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -44,30 +47,41 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def _check_name(name: str) -> str:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model name {name!r}; known models: {', '.join(_REGISTRY)}")
+def check_model_name(name) -> str:
+    """``name`` if the registry knows it, else a ``ValueError`` that suggests the close names."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise ValueError(f"unknown model name {name!r}; {hint}known models: {', '.join(_REGISTRY)}")
     return name
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a model by name; ``kwargs`` go to its constructor (``width_mult``, ``num_classes``, …)."""
-    return _REGISTRY[_check_name(name)](**kwargs)
+    """Build a model by name; ``kwargs`` go to its constructor (``width_mult``, ``num_classes``, …).
+
+    An argument the constructor does not take is a ``ValueError`` listing the ones it does.
+    """
+    build = _REGISTRY[check_model_name(name)]
+    allowed = list(inspect.signature(build).parameters)
+    unknown = [key for key in kwargs if key not in allowed]
+    if unknown:
+        raise ValueError(f"{name} takes no argument(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return build(**kwargs)
 
 
 def default_resolution(name: str) -> int:
     """The input side the model was published at: 224, or the EfficientNet-Lite table's."""
-    _check_name(name)
+    check_model_name(name)
     return SCALING[name].resolution if name in SCALING else 224
 
 
 def family(name: str) -> str:
     """The family a registry name belongs to ("MobileNetV1", …, "MobileOne")."""
-    return _FAMILIES[_check_name(name)]
+    return _FAMILIES[check_model_name(name)]
 
 
 __all__ = [
-    "create_model", "list_models", "default_resolution", "family", "reparameterize", "make_divisible",
+    "create_model", "list_models", "default_resolution", "family", "check_model_name", "reparameterize", "make_divisible",
     "MobileOneBlock", "build_mobilenet_v3", "efficientnet_lite",
     *_REGISTRY,
 ]

@@ -18,18 +18,20 @@ EfficientNet-B0 stages (MBConv = inverted residual; the first is a depthwise sep
     8      MBConv6        3   6   320   1   1     (repeats fixed)
     9      conv 1×1       1   -   1280  1   1     (head, fixed) → pool → dropout → FC
 
-Scaling (Lite README): channels ``make_divisible(c·width, 8)``, repeats ``ceil(depth·n)``.
+Scaling (Lite README): channels ``make_divisible(c·width_mult, 8)``, repeats ``ceil(depth·n)``; the
+README calls the width multiplier the *width coefficient* (``SCALING[name].width``).
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import NamedTuple
 
 from torch import nn
 
 from mnlab.models.layers import (Classifier, DepthwiseSeparable, InvertedResidual, MobileNet,
-                                 SqueezeExcite, check_num_classes, check_positive, conv_bn_act,
-                                 make_divisible, named)
+                                 SqueezeExcite, check_dropout, check_multiplier, check_num_classes,
+                                 conv_bn_act, make_divisible, named)
 
 
 class MBConv(NamedTuple):
@@ -70,22 +72,26 @@ SCALING: dict[str, LiteScaling] = {
 }
 
 
-def efficientnet_lite(width: float = 1.0, depth: float = 1.0, dropout: float = 0.2,
+def efficientnet_lite(width_mult: float = 1.0, depth: float = 1.0, dropout: float = 0.2,
                       num_classes: int = 1000, fix_stem_head: bool = True,
                       squeeze_excite: bool = False, activation: type[nn.Module] = nn.ReLU6) -> MobileNet:
     """Build an EfficientNet-Lite at the given width and depth multipliers.
+
+    ``width_mult`` is the Lite README's width coefficient (α of MobileNets), ``depth`` its depth
+    coefficient.
 
     ``fix_stem_head=False`` scales the stem and head with the width and ``squeeze_excite=True``
     puts EfficientNet's SE (1/4 of the block input, sigmoid gate) back, and ``activation`` may
     be swapped back to swish (``nn.SiLU``): the three changes the Lite release made, undoable
     one by one so their cost can be measured.
     """
-    width = check_positive(width, "width")
-    depth = check_positive(depth, "depth")
+    width_mult = check_multiplier(width_mult)
+    depth = check_multiplier(depth, "depth")
+    dropout = check_dropout(dropout)
     num_classes = check_num_classes(num_classes)
 
     def channels(c: int) -> int:
-        return make_divisible(c * width, 8)
+        return make_divisible(c * width_mult, 8)
 
     stem = STEM_CHANNELS if fix_stem_head else channels(STEM_CHANNELS)
     head = HEAD_CHANNELS if fix_stem_head else channels(HEAD_CHANNELS)
@@ -112,14 +118,18 @@ def efficientnet_lite(width: float = 1.0, depth: float = 1.0, dropout: float = 0
 
 
 def _lite(name: str):
+    """The constructor of one row of ``SCALING``: :func:`efficientnet_lite` with that row's width,
+    depth and dropout as defaults (any argument can still be given)."""
     scaling = SCALING[name]
+    defaults = {"width_mult": scaling.width, "depth": scaling.depth, "dropout": scaling.dropout}
 
-    def build(num_classes: int = 1000, **kwargs) -> MobileNet:
-        kwargs.setdefault("width", scaling.width)
-        kwargs.setdefault("depth", scaling.depth)
-        kwargs.setdefault("dropout", scaling.dropout)
-        return efficientnet_lite(num_classes=num_classes, **kwargs)
+    def build(**kwargs) -> MobileNet:
+        return efficientnet_lite(**{**defaults, **kwargs})
 
+    signature = inspect.signature(efficientnet_lite)
+    build.__signature__ = signature.replace(parameters=[
+        p.replace(kind=p.KEYWORD_ONLY, default=defaults.get(p.name, p.default))
+        for p in signature.parameters.values()])
     return named(build, name, f"{name}: width {scaling.width}, depth {scaling.depth}, resolution "
                               f"{scaling.resolution}, dropout {scaling.dropout} (Lite README).")
 

@@ -5,13 +5,14 @@ the model files compose these blocks from tables that read like the papers' tabl
 """
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import torch
 import torch.fx
 from torch import nn
 from torch.nn import functional as F
+
+from mnlab.validation import check_int, check_real
 
 Activation = Callable[[], nn.Module]
 
@@ -30,11 +31,20 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-def check_positive(value, name: str = "width_mult") -> float:
-    """Validate a multiplier such as the width α: a real number > 0, named in the error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
+# Bounds of the constructors' numeric arguments. A multiplier of 1000 makes a network a thousand
+# times the published one (MobileNetV1 at α = 1000 has 1,024,000-channel layers): far past any
+# experiment, yet every layer's weights still fit a tensor's size limit (2**63 elements), so the
+# network can be built on the meta device and counted. Beyond it, sizes overflow.
+MAX_MULTIPLIER = 1000.0
+MAX_CLASSES = 10**8
+
+
+def check_multiplier(value, name: str = "width_mult", at_least: float | None = None) -> float:
+    """Validate a scaling multiplier (the width α, the expansion t, the depth): a finite number
+    > 0 (or >= ``at_least``) and <= ``MAX_MULTIPLIER``, named in the error."""
+    if at_least is None:
+        return check_real(value, name, above=0, at_most=MAX_MULTIPLIER)
+    return check_real(value, name, at_least=at_least, at_most=MAX_MULTIPLIER)
 
 
 def named(build: Callable[..., nn.Module], name: str, doc: str) -> Callable[..., nn.Module]:
@@ -46,10 +56,13 @@ def named(build: Callable[..., nn.Module], name: str, doc: str) -> Callable[...,
 
 
 def check_num_classes(num_classes) -> int:
-    """Validate the classifier size: an integer ≥ 1."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    return int(num_classes)
+    """Validate the classifier size: an integer in [1, ``MAX_CLASSES``]."""
+    return check_int(num_classes, "num_classes", at_least=1, at_most=MAX_CLASSES)
+
+
+def check_dropout(dropout) -> float:
+    """Validate a dropout probability: a number in [0, 1]."""
+    return check_real(dropout, "dropout", at_least=0, at_most=1)
 
 
 # MobileNetV3, Sec. 5.2: h-sigmoid(x) = ReLU6(x + 3) / 6 and h-swish(x) = x · ReLU6(x + 3) / 6 (eq. 2).

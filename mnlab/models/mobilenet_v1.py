@@ -22,7 +22,7 @@ from __future__ import annotations
 from torch import nn
 
 from mnlab.models.layers import (Classifier, DepthwiseSeparable, MobileNet, activation_by_name,
-                                 check_num_classes, check_positive, conv_bn_act, make_divisible)
+                                 check_multiplier, check_num_classes, conv_bn_act, make_divisible)
 
 STEM_CHANNELS = 32
 
@@ -45,7 +45,7 @@ SHALLOW_REMOVED = (6, 7, 8, 9, 10)
 
 def _build(width_mult: float, num_classes: int, activation: str, separable: bool,
            layers: list[tuple[int, int]]) -> MobileNet:
-    width_mult = check_positive(width_mult)
+    width_mult = check_multiplier(width_mult)
     num_classes = check_num_classes(num_classes)
     act = activation_by_name(activation)
 

@@ -24,12 +24,10 @@ calls 5–10 "nearly identical"); the first block's t = 1 stays. Widths round wi
 """
 from __future__ import annotations
 
-import numbers
-
 from torch import nn
 
-from mnlab.models.layers import (Classifier, InvertedResidual, MobileNet, check_num_classes,
-                                 check_positive, conv_bn_act, make_divisible)
+from mnlab.models.layers import (Classifier, InvertedResidual, MobileNet, check_dropout,
+                                 check_multiplier, check_num_classes, conv_bn_act, make_divisible)
 
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
@@ -49,10 +47,10 @@ BOTTLENECKS: list[tuple[int, int, int, int]] = [
 def mobilenet_v2(width_mult: float = 1.0, num_classes: int = 1000, expansion: float = 6,
                  dropout: float = 0.2) -> MobileNet:
     """MobileNetV2 (Table 2) with width multiplier ``width_mult`` and expansion ratio t = ``expansion``."""
-    width_mult = check_positive(width_mult)
+    width_mult = check_multiplier(width_mult)
     num_classes = check_num_classes(num_classes)
-    if isinstance(expansion, bool) or not isinstance(expansion, numbers.Real) or not expansion >= 1:
-        raise ValueError(f"expansion must be a number >= 1, got {expansion!r}")
+    expansion = check_multiplier(expansion, "expansion", at_least=1)
+    dropout = check_dropout(dropout)
 
     in_channels = make_divisible(STEM_CHANNELS * width_mult, 8)
     blocks: list[nn.Module] = [conv_bn_act(3, in_channels, 3, stride=2, activation=nn.ReLU6)]

@@ -17,7 +17,8 @@ from typing import NamedTuple
 from torch import nn
 
 from mnlab.models.layers import (Classifier, HardSigmoid, HardSwish, InvertedResidual, MobileNet,
-                                 SqueezeExcite, check_num_classes, check_positive, conv_bn_act,
+                                 SqueezeExcite, check_dropout, check_multiplier, check_num_classes,
+                                 conv_bn_act,
                                  make_divisible)
 
 
@@ -95,8 +96,9 @@ def build_mobilenet_v3(rows: list[Bneck], head: int, width_mult: float = 1.0,
     layers at 7 × 7), *without* the depthwise conv and 320-wide projection of the paper's
     Figure 5 original stage (``mnlab.studies.v3.original_last_stage`` builds that one).
     """
-    width_mult = check_positive(width_mult)
+    width_mult = check_multiplier(width_mult)
     num_classes = check_num_classes(num_classes)
+    dropout = check_dropout(dropout)
 
     def width(c: int) -> int:
         return make_divisible(c * width_mult, 8)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mnlab.models.layers import Classifier, MobileNet, SqueezeExcite, check_num_classes, named
+from mnlab.models.layers import Classifier, MobileNet, SqueezeExcite, check_num_classes, conv_bn_act, named
 
 BLOCKS_PER_STAGE = (2, 8, 10, 1)
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -46,13 +46,6 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-    )
-
-
 class MobileOneBlock(nn.Module):
     """One MobileOne unit (Fig. 3): Σ branches → [SE] → ReLU, re-parameterizable into one conv."""
 
@@ -62,8 +55,10 @@ class MobileOneBlock(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.groups = kernel_size, stride, groups
         self.conv_branches = nn.ModuleList(
-            conv_bn(in_channels, out_channels, kernel_size, stride, groups) for _ in range(branches))
-        self.scale = conv_bn(in_channels, out_channels, 1, stride, groups) if kernel_size > 1 else None
+            conv_bn_act(in_channels, out_channels, kernel_size, stride, groups, activation=None)
+            for _ in range(branches))
+        self.scale = (conv_bn_act(in_channels, out_channels, 1, stride, groups, activation=None)
+                      if kernel_size > 1 else None)
         self.identity = (nn.BatchNorm2d(in_channels)
                          if in_channels == out_channels and stride == 1 else None)
         self.reparam_conv: nn.Conv2d | None = None
@@ -130,10 +125,18 @@ class MobileOneBlock(nn.Module):
         self.identity = None
 
 
-def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000) -> MobileNet:
-    """Build a train-time MobileOne S0–S4 (Table 7 of the paper; apple/ml-mobileone layout)."""
+def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000, width_mult=None) -> MobileNet:
+    """Build a train-time MobileOne S0–S4 (Table 7 of the paper; apple/ml-mobileone layout).
+
+    MobileOne has no width multiplier: its variant *is* its width (the α0–α3 of Table 7), so
+    ``width_mult`` is accepted only to refuse it with a ``ValueError`` that says so, as every
+    other family of the registry takes one.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    if width_mult is not None:
+        raise ValueError(f"width_mult is not available for MobileOne, got width_mult={width_mult!r}: "
+                         f"its variant is its width, so pick one of {', '.join(VARIANTS)}")
     num_classes = check_num_classes(num_classes)
     spec = VARIANTS[variant]
     widths = [int(base * a) for base, a in zip(BASE_WIDTHS, spec.widths)]
@@ -174,8 +177,8 @@ def reparameterize(model: nn.Module) -> nn.Module:
 
 
 def _variant(name: str):
-    def build(num_classes: int = 1000) -> MobileNet:
-        return mobileone(name, num_classes)
+    def build(num_classes: int = 1000, width_mult=None) -> MobileNet:
+        return mobileone(name, num_classes, width_mult)
 
     return named(build, name, f"{name} in its train-time (multi-branch) form; see :func:`reparameterize`.")
 

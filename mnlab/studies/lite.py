@@ -30,7 +30,6 @@ deterministic on the CPU (one thread, fixed seeds, deterministic algorithms).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -44,6 +43,7 @@ from mnlab.models import efficientnet_lite
 from mnlab.models.efficientnet_lite import SCALING
 from mnlab.models.layers import Classifier, DepthwiseSeparable, InvertedResidual, conv_bn_act
 from mnlab.papers import figure
+from mnlab.validation import check_int
 
 #: The names of the README's table, ``efficientnet_lite0`` to ``efficientnet_lite4``.
 LITE_NAMES = list(SCALING)
@@ -203,9 +203,7 @@ class QParams:
 
 
 def _check_bits(bits) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 2 <= bits <= 16:
-        raise ValueError(f"bits must be an integer in [2, 16], got {bits!r}")
-    return int(bits)
+    return check_int(bits, "bits", at_least=2, at_most=16)
 
 
 def qparams(lo: float, hi: float, bits: int = 8) -> QParams:
@@ -375,9 +373,7 @@ def digits_net(activation: Callable[[], nn.Module] = nn.ReLU6, width: int = 12) 
     """A small MobileNet for 8×8 digits: conv 3×3 stem, three depthwise separable blocks
     (strides 1, 2, 2), global pooling and a linear classifier; BN after every conv.
     ``width`` is the stem's channels; the blocks double it twice."""
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
-        raise ValueError(f"width must be an integer >= 1, got {width!r}")
-    w = int(width)
+    w = check_int(width, "width", at_least=1)
     features = nn.Sequential(
         conv_bn_act(1, w, 3, 1, activation=activation),
         DepthwiseSeparable(w, 2 * w, 1, activation=activation),
@@ -419,8 +415,7 @@ def train_digits(activation: Callable[[], nn.Module], data: Digits, *, seed: int
     Deterministic on the CPU: the weights and the batch order come from ``seed``.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(value, name, at_least=1)
     torch.manual_seed(seed)
     model = digits_net(activation, width)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -19,7 +19,6 @@ squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed o
 """
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import numpy as np
@@ -34,6 +33,7 @@ from mnlab.analysis.latency import compare_latency
 from mnlab.models import MobileOneBlock, create_model, reparameterize
 from mnlab.models.layers import SqueezeExcite
 from mnlab.papers import figure
+from mnlab.validation import check_int
 
 MOBILEONE_NAMES = [f"mobileone_s{i}" for i in range(5)]
 
@@ -248,9 +248,7 @@ class _Pair(nn.Module):
 
 
 def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, at_least=low)
 
 
 def thirty_layer_net(activation: str = "ReLU", *, channels: int = 64, layers: int = 30,

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from mnlab.papers import figure
 from mnlab.zoo import COLUMNS, default_configs, zoo_sweep
+from mnlab.validation import check_int
 
 _BOOL_COLUMNS = ("reparameterized", "noisy")
 
@@ -62,8 +63,7 @@ def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, thread
     path = Path(path)
     if not isinstance(remeasure, (bool, np.bool_)):
         raise ValueError(f"remeasure must be True or False, got {remeasure!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    check_int(repeats, "repeats", at_least=1)
     if path.exists() and not remeasure:
         return read_zoo(path)
     configs = default_configs() if configs is None else configs

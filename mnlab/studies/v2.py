@@ -21,7 +21,6 @@ What each part reproduces:
 """
 from __future__ import annotations
 
-import numbers
 import os
 from dataclasses import dataclass
 
@@ -35,8 +34,9 @@ from torch.nn import functional as F
 from mnlab.analysis import analyze, block_memory_table, compare_latency
 from mnlab.analysis.memory import BlockMemory
 from mnlab.models import create_model
-from mnlab.models.layers import InvertedResidual
+from mnlab.models.layers import InvertedResidual, conv_bn_act
 from mnlab.models.mobilenet_v2 import BOTTLENECKS
+from mnlab.validation import check_int, check_real
 
 # --------------------------------------------------------------------------- the block
 
@@ -51,10 +51,8 @@ def bottleneck_macs(h: int, w: int, d_in: int, t: float, d_out: int, k: int = 3,
     term is left out. Output sizes use 'same' padding: ⌈h/s⌉.
     """
     for name, value in (("h", h), ("w", w), ("d_in", d_in), ("d_out", d_out), ("k", k), ("stride", stride)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t >= 1:
-        raise ValueError(f"t must be a number >= 1, got {t!r}")
+        check_int(value, name, at_least=1)
+    t = check_real(t, "t", at_least=1)
     hidden = int(round(d_in * t))
     ho, wo = -(-h // stride), -(-w // stride)
     expand = h * w * d_in * hidden if hidden != d_in else 0
@@ -204,10 +202,11 @@ def relu_manifold(dims=(2, 3, 5, 15, 30), *, n_points: int = 1000, trials: int =
     positively homogeneous, so the scale of T does not matter.
     """
     dims = tuple(dims)
-    if not dims or any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in dims):
+    if not dims:
         raise ValueError(f"dims must be a non-empty sequence of integers >= 1, got {dims!r}")
-    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or trials < 1:
-        raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
+    for n in dims:
+        check_int(n, "each of dims", at_least=1)
+    check_int(trials, "trials", at_least=1)
     rng = np.random.default_rng(seed)
     x = spiral(n_points)
     norm = np.linalg.norm(x)
@@ -270,14 +269,6 @@ VARIANTS: dict[str, dict] = {
 SHORTCUTS = ("bottleneck", "expansion", "none")
 
 
-def _cba(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(cout)]
-    if act:
-        layers.append(nn.ReLU6())
-    return nn.Sequential(*layers)
-
-
 class ToyMobileNetV2(nn.Module):
     """A small MobileNetV2 for 8 × 8 grey images, with Figure 6's switches.
 
@@ -298,15 +289,15 @@ class ToyMobileNetV2(nn.Module):
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
         self.shortcut = shortcut
-        self.stem = _cba(in_channels, stem, 3)
+        self.stem = conv_bn_act(in_channels, stem, 3, activation=nn.ReLU6)
         expand, depthwise, project, residual = [], [], [], []
         cin = stem
         for t, c, n, s in stages:
             for i in range(n):
                 stride, hidden = (s if i == 0 else 1), cin * t
-                expand.append(_cba(cin, hidden))
-                depthwise.append(_cba(hidden, hidden, 3, stride, hidden))
-                project.append(_cba(hidden, c, act=bottleneck_activation))
+                expand.append(conv_bn_act(cin, hidden, 1, activation=nn.ReLU6))
+                depthwise.append(conv_bn_act(hidden, hidden, 3, stride, hidden, nn.ReLU6))
+                project.append(conv_bn_act(hidden, c, 1, activation=nn.ReLU6 if bottleneck_activation else None))
                 residual.append(stride == 1 and cin == c)
                 cin = c
         self.expand, self.depthwise, self.project = (nn.ModuleList(expand), nn.ModuleList(depthwise),
@@ -360,8 +351,7 @@ def load_digits_data(test_size: int = 597, seed: int = 0) -> DigitsData:
     digits = load_digits()
     x = torch.tensor(digits.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.tensor(digits.target, dtype=torch.long)
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Integral) or not 0 < test_size < len(x):
-        raise ValueError(f"test_size must be an integer in 1..{len(x) - 1}, got {test_size!r}")
+    check_int(test_size, "test_size", at_least=1, at_most=len(x) - 1)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     test, train = perm[:test_size], perm[test_size:]
     return DigitsData(x[train], y[train], x[test], y[test])
@@ -378,8 +368,7 @@ def train_digits(variant: str, seed: int, data: DigitsData, *, epochs: int = 15,
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    check_int(epochs, "epochs", at_least=1)
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
@@ -565,8 +554,7 @@ class ChunkedInvertedResidual(nn.Module):
                     and expand[0].groups == 1 and expand[0].out_channels == hidden
                     and isinstance(expand[1], nn.BatchNorm2d)):
                 raise ValueError(f"expand must be a conv-BN[-activation] nn.Sequential with {hidden} outputs")
-        if isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral) or not 1 <= chunks <= hidden:
-            raise ValueError(f"chunks must be an integer in 1..{hidden} (the hidden width), got {chunks!r}")
+        check_int(chunks, "chunks", at_least=1, at_most=hidden, note=" (the hidden width)")
         self.stem = expand   # registered first: analyzers read the input width from the first conv
         self.inner = block
         self.chunks = int(chunks)

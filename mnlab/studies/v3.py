@@ -15,7 +15,6 @@ What each part reproduces:
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from mnlab.models.layers import (Classifier, HardSigmoid, HardSwish, InvertedRes
                                  SqueezeExcite, conv_bn_act, make_divisible)
 from mnlab.models.mobilenet_v3 import LARGE, NONLINEARITY, RE, SMALL, STEM_CHANNELS, Bneck, EfficientHead
 from mnlab.studies.v2 import describe_blocks
+from mnlab.validation import check_real
 
 #: The two networks, each with its table rows and the width of the layer after pooling.
 NETWORKS: dict[str, tuple[list[Bneck], int]] = {"large": (LARGE, 1280), "small": (SMALL, 1024)}
@@ -100,8 +100,7 @@ def tf_widths_model(network: str, width_mult: float = 1.0, num_classes: int = 10
     as in :func:`mnlab.models.mobilenet_v3.build_mobilenet_v3` (SE squeeze = exp / 4 rounded to 8, the 1×1
     layer after pooling kept at 1280 / 1024 for α < 1)."""
     rows, head = _network(network)
-    if isinstance(width_mult, bool) or not isinstance(width_mult, numbers.Real) or not width_mult > 0:
-        raise ValueError(f"width_mult must be a number > 0, got {width_mult!r}")
+    width_mult = check_real(width_mult, "width_mult", above=0)
     in_paper, in_channels = STEM_CHANNELS, make_divisible(STEM_CHANNELS * width_mult, 8)
     blocks: list[nn.Module] = [conv_bn_act(3, in_channels, 3, 2, activation=HardSwish)]
     for row in rows:
