@@ -4,12 +4,15 @@
 * fvcore ``FlopCountAnalysis(model, x).total()`` (a TorchScript trace with real tensors),
 * ``torch.utils.flop_counter.FlopCounterMode`` around a real forward pass (its usual use), and
   around a meta-tensor forward (the same no-arithmetic trick mnlab uses),
+* a plain meta-tensor forward pass with nothing counting (``meta``): the floor of any counter
+  that runs the model,
 
 then the time to re-count MobileNetV1 over a 4 × 4 grid of width × resolution (what a slider
-does). Targets (issue 3): mnlab ≥ 10× faster than fvcore, no slower than FlopCounterMode, grid
-< 1 s. Each tool runs once untimed first (imports, kernel registration); the figures are medians
-(mnlab: 3 × --repeat runs, fvcore and FlopCounterMode on real tensors: --repeat / 2, the meta
-FlopCounterMode: --repeat). Other processes on the machine show up as noise: run it on a quiet one.
+does). Targets (issues 3 and 13): mnlab ≥ 10× faster than fvcore, no slower than FlopCounterMode
+or a plain meta forward, grid < 1 s. Each tool runs once untimed first (imports, kernel
+registration); the figures are medians (mnlab and the plain meta forward: 3 × --repeat runs,
+fvcore and FlopCounterMode on real tensors: --repeat / 2, the meta FlopCounterMode: --repeat).
+Other processes on the machine show up as noise: run it on a quiet one.
 
     .venv/bin/python benchmarks/bench_counting.py [--repeat N]
 """
@@ -29,7 +32,6 @@ from mnlab.models import create_model, default_resolution, list_models
 
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
 RESOLUTIONS = (128, 160, 192, 224)
-MATRIX_OPS = ("conv", "linear", "addmm", "matmul")
 
 
 def median_seconds(fn, repeat: int) -> float:
@@ -57,12 +59,21 @@ def flop_counter_real(model, x) -> int:
     return counter.get_total_flops() // 2
 
 
-def flop_counter_meta(model, shape) -> int:
-    meta = {name: torch.empty(t.shape, dtype=t.dtype, device="meta")
+def meta_state(model) -> dict:
+    return {name: torch.empty(t.shape, dtype=t.dtype, device="meta")
             for name, t in [*model.named_parameters(), *model.named_buffers()]}
+
+
+def flop_counter_meta(model, shape) -> int:
     with FlopCounterMode(display=False) as counter:
-        torch.func.functional_call(model, meta, (torch.empty(shape, device="meta"),))
+        torch.func.functional_call(model, meta_state(model), (torch.empty(shape, device="meta"),))
     return counter.get_total_flops() // 2
+
+
+def meta_forward(model, shape) -> None:
+    """The same meta forward pass with nothing counting it."""
+    with torch.no_grad():
+        torch.func.functional_call(model, meta_state(model), (torch.empty(shape, device="meta"),))
 
 
 def compare_tools(repeat: int) -> list[dict]:
@@ -79,6 +90,7 @@ def compare_tools(repeat: int) -> list[dict]:
             "fvcore": median_seconds(lambda: fvcore_total(model, x), max(1, repeat // 2)),
             "fcm": median_seconds(lambda: flop_counter_real(model, x), max(1, repeat // 2)),
             "fcm_meta": median_seconds(lambda: flop_counter_meta(model, shape), repeat),
+            "meta": median_seconds(lambda: meta_forward(model, shape), 3 * repeat),
         }
         row["same_macs"] = flop_counter_meta(model, shape) == macs
         rows.append(row)
@@ -86,12 +98,16 @@ def compare_tools(repeat: int) -> list[dict]:
     return rows
 
 
+TOOLS = ("mnlab", "fvcore", "fcm", "fcm_meta", "meta")
+
+
 def format_row(row: dict) -> str:
-    ms = {k: row[k] * 1e3 for k in ("mnlab", "fvcore", "fcm", "fcm_meta")}
+    ms = {k: row[k] * 1e3 for k in TOOLS}
     return (f"{row['model']:<22}{row['r']:>4}{row['GMACs']:>7.2f}"
-            f"{ms['mnlab']:>9.1f}{ms['fvcore']:>9.1f}{ms['fcm']:>9.1f}{ms['fcm_meta']:>10.1f}"
+            f"{ms['mnlab']:>9.1f}{ms['fvcore']:>9.1f}{ms['fcm']:>9.1f}{ms['fcm_meta']:>10.1f}{ms['meta']:>9.1f}"
             f"{row['fvcore'] / row['mnlab']:>9.1f}x{row['fcm'] / row['mnlab']:>9.1f}x"
-            f"{row['fcm_meta'] / row['mnlab']:>9.2f}x   {'yes' if row['same_macs'] else 'NO'}")
+            f"{row['fcm_meta'] / row['mnlab']:>9.2f}x{row['meta'] / row['mnlab']:>9.2f}x   "
+            f"{'yes' if row['same_macs'] else 'NO'}")
 
 
 def grid_seconds() -> tuple[float, float]:
@@ -125,18 +141,19 @@ def main() -> None:
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
     print("times in ms (median of warm runs); ratios = other tool's time / mnlab's time; "
           "fcm = FlopCounterMode\n")
-    print(f"{'model':<22}{'r':>4}{'GMACs':>7}{'mnlab':>9}{'fvcore':>9}{'fcm':>9}{'fcm meta':>10}"
-          f"{'fvcore/':>10}{'fcm/':>10}{'fcm meta/':>10}   same MACs as fcm")
+    print(f"{'model':<22}{'r':>4}{'GMACs':>7}{'mnlab':>9}{'fvcore':>9}{'fcm':>9}{'fcm meta':>10}{'meta':>9}"
+          f"{'fvcore/':>10}{'fcm/':>10}{'fcm meta/':>10}{'meta/':>10}   same MACs as fcm")
     rows = compare_tools(args.repeat)
 
-    total = {k: sum(r[k] for r in rows) for k in ("mnlab", "fvcore", "fcm", "fcm_meta")}
-    ratios = {k: [r[k] / r["mnlab"] for r in rows] for k in ("fvcore", "fcm", "fcm_meta")}
+    total = {k: sum(r[k] for r in rows) for k in TOOLS}
+    ratios = {k: [r[k] / r["mnlab"] for r in rows] for k in TOOLS[1:]}
     print(f"\n{'all models':<33}{total['mnlab'] * 1e3:>9.1f}{total['fvcore'] * 1e3:>9.1f}"
-          f"{total['fcm'] * 1e3:>9.1f}{total['fcm_meta'] * 1e3:>10.1f}"
+          f"{total['fcm'] * 1e3:>9.1f}{total['fcm_meta'] * 1e3:>10.1f}{total['meta'] * 1e3:>9.1f}"
           f"{total['fvcore'] / total['mnlab']:>9.1f}x{total['fcm'] / total['mnlab']:>9.1f}x"
-          f"{total['fcm_meta'] / total['mnlab']:>9.2f}x")
+          f"{total['fcm_meta'] / total['mnlab']:>9.2f}x{total['meta'] / total['mnlab']:>9.2f}x")
     for key, label in (("fvcore", "fvcore"), ("fcm", "FlopCounterMode (real tensors)"),
-                       ("fcm_meta", "FlopCounterMode (meta tensors)")):
+                       ("fcm_meta", "FlopCounterMode (meta tensors)"),
+                       ("meta", "a plain meta forward (no counting)")):
         print(f"speed-up over {label:<32} min {min(ratios[key]):6.2f}x   "
               f"median {statistics.median(ratios[key]):6.2f}x   "
               f"geometric mean {statistics.geometric_mean(ratios[key]):6.2f}x")

@@ -62,10 +62,21 @@ def test_constant_metric_gives_nan():
     ({"metrics": ("macs", "flops")}, "flops"),
     ({"by": "paper"}, "paper"),
     ({"metrics": ()}, "metrics"),
+    ({"metrics": None}, "metrics must be a column name or a non-empty sequence"),
+    ({"metrics": [1, 2]}, "metrics must be a column name"),
+    ({"metrics": (m for m in [])}, "metrics must be a column name"),
+    ({"target": None}, "target must be a column name"),
+    ({"by": 3}, "by must be a column name or None"),
 ])
 def test_missing_columns(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rank_correlation(table(), **kwargs)
+
+
+def test_metrics_from_a_generator():
+    listed = rank_correlation(table(), metrics=["macs", "params"], by=None)
+    generated = rank_correlation(table(), metrics=(m for m in ["macs", "params"]), by=None)
+    assert generated.equals(listed) and list(listed["metric"]) == ["macs", "params"]
 
 
 def test_too_few_rows_and_not_a_table():

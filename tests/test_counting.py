@@ -57,7 +57,7 @@ def test_pointwise_1x1_conv_and_its_bytes():
     assert row["kind"] == "conv 1×1"
     assert row["macs"] == h * w * c1 * c2 == 25_690_112
     # ShuffleNetV2's memory access cost of a 1×1 conv: h·w·(c1 + c2) + c1·c2 elements.
-    assert row["mac_elems"] == h * w * (c1 + c2) + c1 * c2
+    assert row["memory_access_elems"] == h * w * (c1 + c2) + c1 * c2
     assert row["bytes_read"] + row["bytes_written"] == (h * w * (c1 + c2) + c1 * c2) * 4
 
 
@@ -188,7 +188,7 @@ def test_columns_and_totals():
     report = analyze(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()), 16)
     assert list(report.layers.columns) == COLUMNS
     assert report.input_shape == (1, 3, 16, 16) and report.dtype == torch.float32
-    for column in ("macs", "flops", "ops", "bytes_read", "bytes_written", "mac_elems"):
+    for column in ("macs", "flops", "ops", "bytes_read", "bytes_written", "memory_access_elems"):
         assert report.totals[column] == report.layers[column].sum()
     assert report.totals["flops"] == 2 * report.totals["macs"]
     assert report.totals["unknown_ops"] == 0 and report.unknown_ops == []
@@ -257,7 +257,7 @@ def test_bn_fold_moves_parameters_into_the_conv():
     conv, conv_counted = folded.layers.iloc[0], counted.layers.iloc[0]
     assert conv["params"] == 8 * 4 * 9 + 2 * 8  # weight, then γ and β (the folded bias)
     assert conv["bytes_read"] == conv_counted["bytes_read"] + 8 * 4  # the bias is read
-    assert conv["mac_elems"] == conv_counted["mac_elems"] + 8
+    assert conv["memory_access_elems"] == conv_counted["memory_access_elems"] + 8
     assert conv["macs"] == conv_counted["macs"]
     assert folded.totals["params"] == counted.totals["params"] == 8 * 4 * 9 + 16
     assert folded.totals["ops"] == counted.totals["ops"] - 2 * 8 * 25
@@ -369,8 +369,9 @@ def test_model_untouched_after_an_exception_inside_it():
 
     model = Fails()
     before = snapshot(model)
-    with pytest.raises(ValueError, match="boom"):
+    with pytest.raises(RuntimeError, match="Fails raised RuntimeError in its own forward.*boom") as info:
         analyze(model, (1, 4, 5, 5))
+    assert isinstance(info.value.__cause__, RuntimeError) and str(info.value.__cause__) == "boom"
     assert_same(model, before)
 
 
@@ -392,9 +393,10 @@ def test_bad_input_shape(shape):
 
 def test_resolution_the_model_cannot_take():
     model = nn.Sequential(nn.Conv2d(3, 8, 7), nn.Conv2d(8, 8, 7))
-    with pytest.raises(ValueError, match=r"input_shape 8 \(an input of shape \(1, 3, 8, 8\)\) cannot be run"):
+    with pytest.raises(ValueError, match=r"input_shape 8 \(an input of shape \(1, 3, 8, 8\)\) cannot be run "
+                       r"through Sequential: conv2d in module '1' \(Conv2d\) failed"):
         analyze(model, 8)
-    with pytest.raises(ValueError, match=r"input_shape \(1, 5, 32, 32\) cannot be run"):
+    with pytest.raises(ValueError, match=r"input_shape \(1, 5, 32, 32\) cannot be run.*module '0'"):
         analyze(model, (1, 5, 32, 32))  # wrong channels
 
 
@@ -405,8 +407,10 @@ def test_model_raising_value_error_on_small_input():
                 raise ValueError(f"input resolution must be >= 32, got {x.shape[-1]}")
             return x
 
-    with pytest.raises(ValueError, match="input_shape 16 .*must be >= 32"):
+    with pytest.raises(ValueError, match=r"Checked raised ValueError in its own forward \(Checked\) at "
+                       r"input_shape 16 .*must be >= 32") as info:
         analyze(Checked(), 16)
+    assert isinstance(info.value.__cause__, ValueError)
 
 
 @pytest.mark.parametrize("switch,value", [("bn", "yes"), ("bn", None), ("activations", "fold"),
@@ -439,8 +443,8 @@ def test_shufflenet_g1_equal_widths_minimize_memory_access():
         c2 = budget // (h * w * c1)
         row = only(analyze(nn.Conv2d(c1, c2, 1, bias=False), (1, c1, h, w)), op="conv2d")
         assert row["macs"] == budget
-        costs[c1] = row["mac_elems"]
-        assert row["mac_elems"] >= 2 * math.sqrt(h * w * budget) + budget / (h * w)
+        costs[c1] = row["memory_access_elems"]
+        assert row["memory_access_elems"] >= 2 * math.sqrt(h * w * budget) + budget / (h * w)
     assert min(costs, key=costs.get) == 64
     assert costs[64] == 2 * math.sqrt(h * w * budget) + budget / (h * w)
     assert costs[32] == costs[128] > costs[64]

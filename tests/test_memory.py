@@ -118,10 +118,38 @@ def test_bad_blocks(blocks, match):
         block_memory_table(Blocks(), 64, blocks=blocks)
 
 
-@pytest.mark.parametrize("dtype_bytes", [0, -2, 1.5, True])
+@pytest.mark.parametrize("dtype_bytes", [0, -2, 1.5, True, float("inf")])
 def test_bad_dtype_bytes(dtype_bytes):
-    with pytest.raises(ValueError, match="dtype_bytes must be a positive integer"):
+    with pytest.raises(ValueError, match=r"dtype_bytes must be an integer >= 1 \(2 for 16-bit\), got"):
         block_memory_table(Blocks(), 64, dtype_bytes=dtype_bytes)
+
+
+def test_blocks_from_any_iterable_and_numpy_dtype_bytes():
+    import numpy as np
+    names = ["features.3", "head.0"]
+    listed = block_memory_table(Blocks(), 64, blocks=names)
+    generated = block_memory_table(Blocks(), 64, blocks=(name for name in names), dtype_bytes=np.int64(2))
+    assert generated.table.equals(listed.table) and generated.dtype_bytes == 2
+
+
+@pytest.mark.parametrize("blocks", [3, [3], (b for b in [])])
+def test_blocks_that_are_not_names(blocks):
+    with pytest.raises(ValueError, match="blocks must be a non-empty list of module names"):
+        block_memory_table(Blocks(), 64, blocks=blocks)
+
+
+def test_memory_does_not_import_the_counting_engine_lazily():
+    """No import cycle: memory imports the counter at the top, the counter never imports memory."""
+    import ast
+    import mnlab.analysis.memory as memory
+
+    for module in ("engine", "report", "registry", "counting", "liveness", "sandbox"):
+        source = open(memory.__file__.replace("memory.py", f"{module}.py")).read()
+        assert "mnlab.analysis.memory" not in source, module
+    body = ast.parse(open(memory.__file__).read()).body
+    nested = [n for f in body if isinstance(f, ast.FunctionDef) for n in ast.walk(f)
+              if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert nested == []
 
 
 def test_block_memory_table_bad_input_shape():

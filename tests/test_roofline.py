@@ -80,6 +80,23 @@ def test_roofline_names_missing_columns():
         roofline(fake_layers().drop(columns="time_ms"), fake_peaks())
 
 
+@pytest.mark.parametrize("layers,peaks,gbps,match", [
+    ("x", None, None, "layers must be a pandas DataFrame"), (None, None, None, "layers must be a pandas DataFrame"),
+    ("fake", "peaks", None, "peaks must be a MachinePeaks"), ("fake", "fake", float("inf"), "gbps must be a finite number > 0"),
+    ("fake", "fake", 0, "gbps must be a finite number > 0"), ("fake", "fake", "40", "gbps must be")])
+def test_roofline_bad_input(layers, peaks, gbps, match):
+    layers = fake_layers() if layers == "fake" else layers
+    peaks = fake_peaks() if peaks == "fake" else peaks
+    with pytest.raises(ValueError, match=match):
+        roofline(layers, peaks, gbps=gbps)
+
+
+def test_numpy_integers_for_the_benchmark_sizes():
+    from mnlab.analysis.roofline import copy_gbps, matmul_gflops
+    assert matmul_gflops(np.int64(16), min_time_s=0.001, repeats=1) > 0
+    assert copy_gbps(np.int64(4096), min_time_s=0.001, repeats=1) > 0
+
+
 def test_plot_roofline_colours_by_kind():
     fig = plot_roofline(roofline(fake_layers(), fake_peaks()), fake_peaks())
     assert isinstance(fig, Figure)

@@ -9,7 +9,7 @@ and Kendall's τ (τ-b, robust to ties) with their two-sided p-values from ``sci
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,14 @@ def rank_correlation(df: pd.DataFrame, target: str = "latency_ms",
         raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if isinstance(metrics, str):
         metrics = (metrics,)
-    metrics = list(metrics)
-    if not metrics:
-        raise ValueError("metrics must name at least one column, got an empty sequence")
+    metrics = list(metrics) if isinstance(metrics, Iterable) else metrics
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"metrics must be a column name or a non-empty sequence of column names, "
+                         f"got {metrics!r}")
+    for argument, value in (("target", target), ("by", by)):
+        if not isinstance(value, str) and not (argument == "by" and value is None):
+            raise ValueError(f"{argument} must be a column name{' or None' if argument == 'by' else ''}, "
+                             f"got {value!r}")
     needed = [target, *metrics] + ([by] if by is not None else [])
     missing = [c for c in needed if c not in df.columns]
     if missing:

@@ -2,11 +2,9 @@
 
 Two views:
 
-* :class:`LiveBytes` follows every activation tensor from the moment an op allocates it to the
-  moment Python frees it, and records the peak of the bytes alive at once. The counting engine
-  (:func:`mnlab.analysis.analyze`) feeds it; ``Report.totals["peak_activation_bytes"]`` and
-  ``Report.memory_timeline()`` come from it. This is eager PyTorch's own behaviour: a tensor
-  lives while some variable (a caller's ``x``, a residual shortcut) still refers to it.
+* the peak of live activation bytes over the forward pass, from tensor lifetimes
+  (:class:`~mnlab.analysis.LiveBytes`, fed by :func:`~mnlab.analysis.analyze`):
+  ``Report.totals["peak_activation_bytes"]`` and ``Report.memory_timeline()``;
 * :func:`block_memory_table` is the MobileNetV2 paper's Table 3 (Sandler et al. 2018, Sec. 5.1):
   for each spatial resolution, the largest number of channels a block outputs and the memory
   that tensor needs (16-bit by default), and the maximum over resolutions — 1600K for
@@ -14,64 +12,15 @@ Two views:
 """
 from __future__ import annotations
 
-import numbers
-import weakref
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 from torch import nn
 
-TIMELINE_COLUMNS = ["step", "name", "op", "event", "bytes", "live_bytes"]
-
-
-class LiveBytes:
-    """Live activation bytes over a forward pass, from tensor lifetimes.
-
-    :meth:`allocate` is called for every *newly allocated* tensor (an op's output that is
-    neither one of its inputs — in-place ops allocate nothing — nor a view of one). A weakref
-    callback subtracts the bytes again when the tensor is freed. ``peak`` is the largest
-    number of bytes alive at once; ``events`` is the timeline, one tuple per allocation or
-    free: ``(step, module name, op, event, bytes, live bytes after)``. A free is attributed to
-    the op that ran last before it.
-    """
-
-    def __init__(self) -> None:
-        self.live = 0
-        self.peak = 0
-        self.events: list[tuple[int, str, str, str, int, int]] = []
-        self.step = -1
-        self.name = ""
-        self.op = "input"
-        self._refs: dict[int, tuple[weakref.ref, int]] = {}
-        self._active = True
-        self._on_free = self._free  # one bound method for every weakref
-
-    def allocate(self, tensor: torch.Tensor, event: str = "alloc") -> None:
-        """Count ``tensor`` as alive until Python frees it."""
-        nbytes = tensor.numel() * tensor.element_size()
-        ref = weakref.ref(tensor, self._on_free)
-        self._refs[id(ref)] = (ref, nbytes)
-        self.live += nbytes
-        if self.live > self.peak:
-            self.peak = self.live
-        self.events.append((self.step, self.name, self.op, event, nbytes, self.live))
-
-    def _free(self, ref: weakref.ref) -> None:
-        entry = self._refs.pop(id(ref), None)
-        if entry is None or not self._active:
-            return
-        self.live -= entry[1]
-        self.events.append((self.step, self.name, self.op, "free", -entry[1], self.live))
-
-    def close(self) -> None:
-        """Stop following tensors (those still alive, like the output, are simply dropped)."""
-        self._active = False
-        self._refs.clear()
-
-    def timeline(self) -> pd.DataFrame:
-        """The events as a DataFrame with columns ``TIMELINE_COLUMNS``."""
-        return pd.DataFrame(self.events, columns=TIMELINE_COLUMNS)
+from mnlab.analysis.counting import analyze
+from mnlab.analysis.inputs import check_module
+from mnlab.analysis.ops import prod
+from mnlab.validation import check_int
 
 
 @dataclass
@@ -114,18 +63,9 @@ def block_memory_table(model: nn.Module, input_shape, blocks: list[str] | None =
 
     ``input_shape`` is as for :func:`mnlab.analysis.analyze`.
     """
-    # Imported here because counting imports this module for LiveBytes.
-    from mnlab.analysis.counting import analyze
-
-    if (isinstance(dtype_bytes, bool) or not isinstance(dtype_bytes, numbers.Integral)
-            or dtype_bytes <= 0):
-        raise ValueError(f"dtype_bytes must be a positive integer (2 for 16-bit), got {dtype_bytes!r}")
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if blocks is None:
-        blocks = default_blocks(model)
-    if isinstance(blocks, str) or not all(isinstance(b, str) for b in blocks) or not blocks:
-        raise ValueError(f"blocks must be a non-empty list of module names, got {blocks!r}")
+    dtype_bytes = check_int(dtype_bytes, "dtype_bytes", at_least=1, note=" (2 for 16-bit)")
+    check_module(model)
+    blocks = default_blocks(model) if blocks is None else _block_names(blocks)
     known = dict(model.named_modules())
     missing = [b for b in blocks if b not in known]
     if missing:
@@ -145,21 +85,24 @@ def block_memory_table(model: nn.Module, input_shape, blocks: list[str] | None =
             best[spatial] = (channels, block)
 
     rows = []
-    for spatial, (channels, block) in sorted(best.items(), key=lambda kv: -_prod(kv[0])):
+    for spatial, (channels, block) in sorted(best.items(), key=lambda kv: -prod(kv[0])):
         rows.append({
             "size": " × ".join(map(str, spatial)),
             "height": spatial[0],
             "width": spatial[-1],
             "channels": channels,
-            "memory_kb": channels * _prod(spatial) * dtype_bytes / 1000,
+            "memory_kb": channels * prod(spatial) * dtype_bytes / 1000,
             "block": block,
         })
     table = pd.DataFrame(rows)
     return BlockMemory(table=table, max_kb=float(table["memory_kb"].max()), dtype_bytes=dtype_bytes)
 
 
-def _prod(values) -> int:
-    result = 1
-    for v in values:
-        result *= v
-    return result
+def _block_names(blocks) -> list[str]:
+    """``blocks`` as a list of module names: any iterable of strings (a generator too)."""
+    if isinstance(blocks, (str, bytes)) or not hasattr(blocks, "__iter__"):
+        raise ValueError(f"blocks must be a non-empty list of module names, got {blocks!r}")
+    names = list(blocks)
+    if not names or not all(isinstance(b, str) for b in names):
+        raise ValueError(f"blocks must be a non-empty list of module names, got {names!r}")
+    return names

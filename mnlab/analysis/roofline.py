@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from mnlab.analysis.latency import check_threads, environment
+from mnlab.validation import check_int, check_real
 
 
 @dataclass
@@ -83,8 +84,7 @@ def _with_threads(threads: int, fn):
 def matmul_gflops(n: int, threads: int = 1, *, min_time_s: float = 0.05, repeats: int = 3) -> float:
     """GFLOP/s of an n×n by n×n float32 matmul (2·n³ FLOPs) at ``threads`` threads."""
     threads = check_threads(threads)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_int(n, "n", at_least=1)
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
     out = torch.empty(n, n)
@@ -96,8 +96,7 @@ def matmul_gflops(n: int, threads: int = 1, *, min_time_s: float = 0.05, repeats
 def copy_gbps(nbytes: int, threads: int = 1, *, min_time_s: float = 0.05, repeats: int = 3) -> float:
     """GB/s of copying one float32 buffer of ``nbytes`` into another (read + write counted)."""
     threads = check_threads(threads)
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 4:
-        raise ValueError(f"nbytes must be an integer >= 4, got {nbytes!r}")
+    nbytes = check_int(nbytes, "nbytes", at_least=4)
     src = torch.ones(nbytes // 4)
     dst = torch.empty_like(src)
     seconds = _with_threads(threads, lambda: _best_seconds(lambda: dst.copy_(src), min_time_s, repeats))
@@ -136,13 +135,16 @@ def roofline(layers: pd.DataFrame, peaks: MachinePeaks, *, gbps: float | None = 
     bound ("memory"/"compute") and efficiency = achieved / attainable. ``gbps`` overrides β
     (pass ``peaks.cache_gbps`` for the cache roof).
     """
+    if not isinstance(layers, pd.DataFrame):
+        raise ValueError(f"layers must be a pandas DataFrame such as profile_layers(...).layers, "
+                         f"got {type(layers).__name__}: {layers!r:.60}")
     missing = [c for c in ("name", "kind", "flops", "bytes_read", "bytes_written", "time_ms")
                if c not in layers.columns]
     if missing:
         raise ValueError(f"layers is missing column(s) {missing}; pass profile_layers(...).layers")
-    beta = peaks.gbps if gbps is None else float(gbps)
-    if not beta > 0:
-        raise ValueError(f"gbps must be > 0, got {gbps!r}")
+    if not isinstance(peaks, MachinePeaks):
+        raise ValueError(f"peaks must be a MachinePeaks from machine_peaks(), got {type(peaks).__name__}")
+    beta = peaks.gbps if gbps is None else check_real(gbps, "gbps", above=0)
     rows = layers[(layers["flops"] > 0) & layers["time_ms"].notna() & (layers["time_ms"] > 0)]
     moved = rows["bytes_read"] + rows["bytes_written"]
     intensity = rows["flops"] / moved.where(moved > 0)

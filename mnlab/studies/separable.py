@@ -125,7 +125,7 @@ def g1_sweep(widths=((256, 256), (128, 512), (64, 1024), (32, 2048)), size: int 
         layers = analyze(nn.Conv2d(c1, c2, 1, bias=False), (1, c1, size, size)).layers
         macs = int(layers.macs.sum())
         rows.append({"c1:c2": f"1:{c2 // c1}" if c2 % c1 == 0 else f"{c1}:{c2}", "c1": c1, "c2": c2,
-                     "macs": macs, "mac_elems": int(layers.mac_elems.sum()),
+                     "macs": macs, "mac_elems": int(layers.memory_access_elems.sum()),
                      "bound": 2 * (hw * macs) ** 0.5 + macs / hw})
     return pd.DataFrame(rows)
 
