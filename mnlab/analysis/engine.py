@@ -159,7 +159,7 @@ class Counter(TorchFunctionMode):
         self.memory = LiveBytes()
         self.step = -1
         self.producers: dict[int, tuple] = {}  # id of a conv/linear output -> (weakref, row, has bias)
-        self.specs: dict = {}  # func -> registry entry
+        self.specs: dict = {}  # func -> registry entry, cached per function object
         self.failure: tuple | None = None
 
     # -- module attribution ---------------------------------------------------------------
@@ -178,7 +178,12 @@ class Counter(TorchFunctionMode):
             kwargs = {}
         if not self.stack:  # not inside the model (functional_call's own bookkeeping)
             return func(*args, **kwargs)
-        spec = self._spec(func)
+        try:
+            spec = self.specs[func]
+        except KeyError:
+            spec = self.specs[func] = registry.lookup(func)
+        except TypeError:  # an unhashable callable
+            spec = registry.lookup(func)
         if spec.factory and kwargs.get("device") in (None, "cpu", _CPU):
             kwargs = {**kwargs, "device": _META}
         out = spec.shortcut(func, spec.name, args, kwargs) if spec.shortcut is not None else None
@@ -209,16 +214,6 @@ class Counter(TorchFunctionMode):
                                f"{[tuple(t.shape) for t in inputs]}: {type(err).__name__}: {err}") from err
         self._add(spec, call, count)
         return out
-
-    def _spec(self, func) -> registry.OpSpec:
-        """The registry entry of a function, cached per function object."""
-        try:
-            return self.specs[func]
-        except KeyError:
-            spec = self.specs[func] = registry.lookup(func)
-            return spec
-        except TypeError:  # an unhashable callable
-            return registry.lookup(func)
 
     def _track_allocations(self, inputs, outputs):
         """Count the outputs this op allocated: not an input (in place) and not a view of one."""
@@ -251,8 +246,8 @@ class Counter(TorchFunctionMode):
                 n = o.numel()
                 written_elems += n
                 written += n * o.element_size()
-        first = call.arg(spec.primary or spec.params[0]) if spec.params else None
-        if not isinstance(first, torch.Tensor):
+        first = call.arg(spec.input) if spec.input else None
+        if first is None or first.__class__ is not torch.Tensor and not isinstance(first, torch.Tensor):
             first = inputs[0] if inputs else None
         row = Row(self.stack[-1], spec.name, count.kind, tuple(first.shape) if first is not None else (),
                   tuple(outputs[0].shape), count.kernel, count.stride, count.groups, params,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Count:
     """What a handler reports for one op: its ``kind`` and counts.
 

@@ -43,9 +43,11 @@ class OpSpec:
     shortcut: Callable | None = None
     factory: bool = False
     positions: dict[str, int] = field(init=False, repr=False, compare=False)
+    input: str | None = field(init=False, repr=False, compare=False)  # primary, else the first parameter
 
     def __post_init__(self):
         object.__setattr__(self, "positions", {p: i for i, p in enumerate(self.params)})
+        object.__setattr__(self, "input", self.primary or (self.params[0] if self.params else None))
 
 
 def _defaults() -> dict[str, OpSpec]:
