@@ -399,6 +399,14 @@ def test_input_shape_too_large_for_any_tensor(shape):
         analyze(nn.Conv2d(3, 4, 1), shape)
 
 
+def test_activations_too_large_for_any_tensor_blame_input_shape():
+    with torch.device("meta"):
+        wide = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Conv2d(4, 10**7, 1))
+    with pytest.raises(ValueError, match=r"input_shape \(1, 3, 1048576, 1048576\) cannot be run through "
+                                         r"Sequential: conv2d in module '1' \(Conv2d\) failed"):
+        analyze(wide, (1, 3, 2**20, 2**20))
+
+
 def test_numpy_integers_as_input_shape():
     expected = analyze(nn.Conv2d(3, 4, 1), 8).totals
     assert analyze(nn.Conv2d(3, 4, 1), np.int64(8)).totals == expected

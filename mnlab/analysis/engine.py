@@ -42,7 +42,7 @@ def analyze(model: nn.Module, input_shape, *, dtype: torch.dtype = torch.float32
     first conv or linear layer, or 3) or a 4-tuple (N, C, H, W). ``dtype`` sets the element
     size for bytes (parameters, buffers and activations are all taken as ``dtype``). ``bn``
     ("count" | "fold" | "ignore"), ``activations`` and ``elementwise`` ("count" | "ignore")
-    choose how those ops appear (see :mod:`mnlab.analysis.counting`). The model is left exactly as
+    choose how those ops appear (see ``mnlab.analysis.counting``). The model is left exactly as
     it was: it runs on meta copies of its parameters and buffers, its user forward hooks are
     suspended, and whatever the forward pass assigns to the model is undone.
 
@@ -101,7 +101,7 @@ def _report(counter: "Counter", shape, dtype, settings, input_bytes: int) -> Rep
         "input_bytes": input_bytes,
         "unknown_ops": sum(row.kind == "unknown" for row in rows),
     }
-    if max(totals["macs"], totals["bytes_read"], totals["ops"]) >= 2 ** 63:
+    if max(totals.values()) >= 2 ** 63:  # the table's int64 columns could not hold them
         raise ValueError(f"input_shape {shape} is too large to count: its totals exceed 2**63")
     unknown = list(dict.fromkeys(row.op for row in rows if row.kind == "unknown"))
     return Report(layers=frame(rows), totals=totals, input_shape=shape, dtype=dtype,
@@ -186,13 +186,13 @@ class Counter(TorchFunctionMode):
             spec = registry.lookup(func)
         if spec.factory and kwargs.get("device") in (None, "cpu", _CPU):
             kwargs = {**kwargs, "device": _META}
-        out = spec.shortcut(func, spec.name, args, kwargs) if spec.shortcut is not None else None
-        if out is None:
-            try:
+        try:
+            out = spec.shortcut(func, spec.name, args, kwargs) if spec.shortcut is not None else None
+            if out is None:
                 out = func(*args, **kwargs)
-            except Exception as err:
-                self.failure = (spec.name, self.stack[-1], err)
-                raise
+        except Exception as err:
+            self.failure = (spec.name, self.stack[-1], err)
+            raise
         if spec.handler is None:
             return out
         outputs = _tensor_outputs(out)
