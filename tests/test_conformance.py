@@ -88,7 +88,8 @@ class Sequence(nn.Module):
         if self.decoder:
             other = tokens[:, :5] if self.batch_first else tokens[:5]
             return self.layer(tokens, other)
-        out = self.layer(tokens)
+        out = self.layer(tokens, tokens, tokens) if isinstance(self.layer, nn.MultiheadAttention) \
+            else self.layer(tokens)
         return out[0] if isinstance(out, tuple) else out
 
 
@@ -120,14 +121,17 @@ def test_transformer_decoders(layer):
     assert_conforms(Sequence(layer(), decoder=True).eval(), (2, 32, 3, 3))
 
 
-def test_encoder_fast_path_counts_like_the_slow_path(monkeypatch):
-    """In eval mode, batch first, without grad, a real forward takes PyTorch's fused fast path
-    (torch._transformer_encoder_layer_fwd); counted, it is the same layer as in training mode."""
+@pytest.mark.parametrize("fused,layer", [
+    ("_transformer_encoder_layer_fwd", lambda: nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)),
+    ("_native_multi_head_attention", lambda: nn.MultiheadAttention(32, 4, batch_first=True)),
+], ids=["encoder layer", "multi-head attention"])
+def test_fast_path_counts_like_the_slow_path(monkeypatch, fused, layer):
+    """In eval mode, batch first, without grad, a real forward takes PyTorch's fused fast path;
+    counted, it is the same layer as in training mode (the slow path)."""
     calls = []
-    fused = torch._transformer_encoder_layer_fwd
-    monkeypatch.setattr(torch, "_transformer_encoder_layer_fwd",
-                        lambda *a, **k: calls.append(1) or fused(*a, **k))
-    model = Sequence(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)).eval()
+    kernel = getattr(torch, fused)
+    monkeypatch.setattr(torch, fused, lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    model = Sequence(layer()).eval()
     with torch.inference_mode():
         model(torch.randn(2, 32, 3, 3))
     assert calls, "this configuration must exercise the fast path"
