@@ -154,7 +154,7 @@ def main() -> None:
     for key, label in (("fvcore", "fvcore"), ("fcm", "FlopCounterMode (real tensors)"),
                        ("fcm_meta", "FlopCounterMode (meta tensors)"),
                        ("meta", "a plain meta forward (no counting)")):
-        print(f"speed-up over {label:<32} min {min(ratios[key]):6.2f}x   "
+        print(f"speed-up over {label:<34} min {min(ratios[key]):6.2f}x   "
               f"median {statistics.median(ratios[key]):6.2f}x   "
               f"geometric mean {statistics.geometric_mean(ratios[key]):6.2f}x")
 
