@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mnlab.validation import check_real
+
 SOURCES: dict[str, str] = {
     "mobilenet_v1": "Howard et al. 2017, MobileNets, arXiv 1704.04861v1",
     "mobilenet_v2": "Sandler et al. 2018, MobileNetV2, arXiv 1801.04381v4",
@@ -89,10 +91,8 @@ def mobilenet_v1_top1(width: float, resolution: int) -> float:
     ``resolution``: Table 6 prints it for α = 1, 0.75, 0.5, 0.25 at 224 px and Table 7 for
     224, 192, 160, 128 px at α = 1. NaN for every other setting (the paper prints none), so an
     explorer over a wider grid shows the paper's figure exactly where it exists."""
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"width must be a number > 0, got {width!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not resolution > 0:
-        raise ValueError(f"resolution must be a number of pixels > 0, got {resolution!r}")
+    check_real(width, "width", above=0)
+    check_real(resolution, "resolution", above=0, note=" (pixels)")
     if resolution == 224 and f"mobilenet_v1/table6/{float(width)}/top1" in FIGURES:
         return FIGURES[f"mobilenet_v1/table6/{float(width)}/top1"].value
     if width == 1 and f"mobilenet_v1/table7/{int(resolution)}/top1" in FIGURES and resolution == int(resolution):

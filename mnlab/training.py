@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mnlab.validation import check_int, check_real
+
 __all__ = ["Digits", "digits", "train", "accuracy"]
 
 
@@ -46,9 +48,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
-            or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
+    check_real(test_fraction, "test_fraction", above=0, below=1)
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[:, None]
     xtr, xte, ytr, yte = train_test_split(x, data.target, test_size=test_fraction, random_state=seed,
@@ -58,9 +58,7 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_int(value, name, at_least=1)
 
 
 def train(build: Callable[[], nn.Module], data: Digits, *, seed: int = 0, epochs: int = 6,

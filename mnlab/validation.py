@@ -30,32 +30,36 @@ def check_int(value, name: str, *, at_least: int | None = None, at_most: int | N
     may be None), else a ``ValueError`` naming ``name``; ``note`` is appended to its "must be"."""
     if (not is_int(value)
             or (at_least is not None and value < at_least) or (at_most is not None and value > at_most)):
-        raise ValueError(f"{name} must be {_allowed('an integer', at_least, at_most, False)}{note}, "
+        raise ValueError(f"{name} must be {_allowed('an integer', ('[', at_least), (']', at_most))}{note}, "
                          f"got {value!r}")
     return int(value)
 
 
 def check_real(value, name: str, *, above: float | None = None, at_least: float | None = None,
-               at_most: float | None = None, note: str = "") -> float:
-    """``value`` as a ``float`` if it is a finite real number > ``above`` (or ≥ ``at_least``) and
-    ≤ ``at_most``, else a ``ValueError`` naming ``name``; ``note`` is appended to its "must be"."""
-    low = above if above is not None else at_least
+               below: float | None = None, at_most: float | None = None, note: str = "") -> float:
+    """``value`` as a ``float`` if it is a finite real number > ``above`` (or >= ``at_least``) and
+    < ``below`` (or <= ``at_most``), else a ``ValueError`` naming ``name``; ``note`` is appended
+    to its "must be"."""
     ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
     if ok:
         number = float(value) if abs(value) < 1e308 else math.inf  # huge ints: too large anyway
         ok = (math.isfinite(number) and (above is None or number > above)
-              and (at_least is None or number >= at_least) and (at_most is None or number <= at_most))
+              and (at_least is None or number >= at_least) and (below is None or number < below)
+              and (at_most is None or number <= at_most))
     if not ok:
-        raise ValueError(f"{name} must be {_allowed('a finite number', low, at_most, above is not None)}"
-                         f"{note}, got {value!r}")
+        low = ("(", above) if above is not None else ("[", at_least)
+        high = (")", below) if below is not None else ("]", at_most)
+        raise ValueError(f"{name} must be {_allowed('a finite number', low, high)}{note}, got {value!r}")
     return number
 
 
-def _allowed(what: str, low, high, strict: bool) -> str:
+def _allowed(what: str, low: tuple, high: tuple) -> str:
+    """"an integer in [1, 16]", "a finite number > 0", …: ``low``/``high`` are (bracket, bound)."""
+    (opening, low), (closing, high) = low, high
     if low is not None and high is not None:
-        return f"{what} in {'(' if strict else '['}{low:g}, {high:g}]"
+        return f"{what} in {opening}{low:g}, {high:g}{closing}"
     if low is not None:
-        return f"{what} {'>' if strict else '>='} {low:g}"
+        return f"{what} {'>' if opening == '(' else '>='} {low:g}"
     if high is not None:
-        return f"{what} <= {high:g}"
+        return f"{what} {'<' if closing == ')' else '<='} {high:g}"
     return what

@@ -147,7 +147,7 @@ def test_compound_scaling_draws_the_scaling_tables_networks():
         (lite4.width, lite4.depth, lite4.resolution)
     gids = by_gid(scaling.compound_scaling())
     for name, net in nets.items():
-        model = efficientnet_lite(width=net.width, depth=net.depth)
+        model = efficientnet_lite(width_mult=net.width, depth=net.depth)
         blocks = [m for m in model.features if isinstance(m, (InvertedResidual, DepthwiseSeparable))]
         assert sum(g.startswith(f"{name}:block:") for g in gids) == len(blocks)
     assert len(nets["baseline"].block_channels) == 1 + 2 + 2 + 3 + 3 + 4 + 1            # B0's repeats

@@ -260,7 +260,7 @@ def test_ch4_activations_stem_and_reward():
 
 
 def _lite_macs(width=1.0, depth=1.0, resolution=224) -> int:
-    return analyze(efficientnet_lite(width=width, depth=depth).eval(), resolution).totals["macs"]
+    return analyze(efficientnet_lite(width_mult=width, depth=depth).eval(), resolution).totals["macs"]
 
 
 def test_ch5_repeats_constraint_and_prediction():

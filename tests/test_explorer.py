@@ -309,5 +309,5 @@ def test_v1_explorer_shows_the_papers_top1_where_it_prints_one():
     assert shown[(0.35, 224)] == shown[(0.5, 160)] == "not in the paper"
     assert sum(text != "not in the paper" for text in shown.values()) == 4
     assert "not in the paper" in explorer.to_html()
-    with pytest.raises(ValueError, match="width must be a number > 0"):
+    with pytest.raises(ValueError, match="width must be a finite number > 0"):
         mobilenet_v1_top1(0, 224)

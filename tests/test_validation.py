@@ -47,6 +47,8 @@ def test_not_finite_reals(value):
     (0.5, dict(at_least=1), "x must be a finite number >= 1, got 0.5"),
     (2000, dict(above=0, at_most=1000), r"x must be a finite number in \(0, 1000\], got 2000"),
     (-1, dict(at_least=0, at_most=1), r"x must be a finite number in \[0, 1\], got -1"),
+    (1, dict(above=0, below=1), r"x must be a finite number in \(0, 1\), got 1"),
+    (3, dict(below=2), r"x must be a finite number < 2, got 3"),
 ])
 def test_real_bounds_are_in_the_message(value, kwargs, message):
     with pytest.raises(ValueError, match=message):

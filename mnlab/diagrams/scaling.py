@@ -35,7 +35,7 @@ class Scaled(NamedTuple):
 
 def scaled(name: str, width: float, depth: float, resolution: int) -> Scaled:
     """Build ``efficientnet_lite(width, depth)``, read its blocks' widths, count it at ``resolution``."""
-    model = efficientnet_lite(width=width, depth=depth).eval()
+    model = efficientnet_lite(width_mult=width, depth=depth).eval()
     blocks = [m for m in model.features if isinstance(m, (InvertedResidual, DepthwiseSeparable))]
     channels = [_out_channels(b) for b in blocks]
     return Scaled(name, width, depth, resolution, channels, int(analyze(model, resolution).totals["macs"]))
