@@ -10,22 +10,52 @@
 #   make mathjax           re-vendor MathJax into _static/mathjax from the npm registry
 #   make figures           redraw every diagram from the models' code into figures/*.svg
 #                          (matplotlib only; the same bytes on every run)
+#   make lock              re-resolve the book's environment into $(LOCK) (torch $(TORCH))
+#   make compat            install the wheel into fresh venvs with other releases (not in CI)
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 EXECUTE ?= 0
 CHAPTERS = $(sort $(wildcard chapters/*.ipynb))
+# The book's environment: the package's ranges (pyproject.toml) resolved once and pinned in
+# $(LOCK), so that every machine and CI install the same releases. These machines keep the CPU
+# build of torch $(TORCH) on disk and pip prefers it to PyPI's CUDA one; elsewhere add PyTorch's
+# CPU index (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu), as the CI workflow does.
+LOCK    := book-lock.txt
+TORCH   := 2.13.0
+EXTRAS  := dev
 
-.PHONY: book test venv clean chromium mathjax figures
+.PHONY: book test venv clean chromium mathjax figures lock compat
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -c $(LOCK) --upgrade pip
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+
+# A fresh venv resolves the ranges with torch $(TORCH); every release it installed is pinned,
+# pip included (torch without its "+cpu" local label, so that the pin matches every platform's
+# build of that release). setuptools is left to each build's own isolated environment.
+lock:
+	rm -rf _build/lock-venv
+	$(PYTHON) -m venv _build/lock-venv
+	_build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	_build/lock-venv/bin/python -m pip install --quiet "torch==$(TORCH)" -e ".[$(EXTRAS)]"
+	{ echo "# The book's environment, pinned. Written by 'make lock'; 'make' installs with pip -c $(LOCK)."; \
+	  echo "# Resolved on $$(_build/lock-venv/bin/python -c 'import platform; print("Python", platform.python_version(), platform.machine())') with extras [$(EXTRAS)] and torch $(TORCH)."; \
+	  _build/lock-venv/bin/python -m pip freeze --all --exclude-editable --exclude setuptools \
+	    --exclude wheel | sed -e 's/+cpu$$//'; } > $(LOCK)
+	rm -rf _build/lock-venv
+
+# The wheel in fresh venvs (tests/test_packaging.py): with the newest torch pip may install
+# here, then with every dependency at its floor (the oldest releases pyproject.toml allows).
+COMPAT_TORCH ?= 2.14.1
+compat: $(STAMP)
+	MNLAB_WHEEL_TORCH=$(COMPAT_TORCH) $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
+	MNLAB_WHEEL_FLOORS=1 $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
 
 book: $(STAMP)
 ifeq ($(EXECUTE),1)

@@ -9,7 +9,7 @@ from mnlab.analysis import (analyze, block_memory_table, machine_peaks, measure_
 from mnlab.models import create_model, default_resolution, family, list_models, reparameterize
 from mnlab.zoo import zoo_sweep
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it, `mnlab --version` prints it
 
 __all__ = ["create_model", "default_resolution", "family", "list_models", "reparameterize",
            "analyze", "block_memory_table", "measure_latency", "profile_layers", "machine_peaks",

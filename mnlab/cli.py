@@ -172,7 +172,7 @@ def render(output: Output, fmt: str) -> str:
     """``output`` as text: ``table`` (for reading), ``csv`` (the table alone) or ``json``
     (everything: context, totals and rows)."""
     if fmt == "csv":
-        return output.table.to_csv(index=False).rstrip("\n")
+        return str(output.table.to_csv(index=False)).rstrip("\n")
     if fmt == "json":
         document = {**output.context, "totals": output.totals,
                     "rows": _records(output.table)}
@@ -189,7 +189,9 @@ def render(output: Output, fmt: str) -> str:
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain Python values, exact (floats keep every digit); NaN becomes null."""
-    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    rows: list[dict[str, Any]] = table.astype(object).where(table.notna(), None).to_dict(
+        orient="records")
+    return rows
 
 
 def table_text(table: pd.DataFrame, decimals: dict[str, int] | None = None) -> str:
