@@ -12,6 +12,7 @@
 #                          (matplotlib only; the same bytes on every run)
 #   make lock              re-resolve the book's environment into $(LOCK) (torch $(TORCH))
 #   make compat            install the wheel into fresh venvs with other releases (not in CI)
+#   make screenshot        re-take figures/screenshot-chapter.png (the README's) in Chromium
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -26,7 +27,7 @@ LOCK    := book-lock.txt
 TORCH   := 2.13.0
 EXTRAS  := dev
 
-.PHONY: book test venv clean chromium mathjax figures lock compat
+.PHONY: book test venv clean chromium mathjax figures lock compat screenshot
 
 venv: $(STAMP)
 
@@ -56,6 +57,12 @@ COMPAT_TORCH ?= 2.14.1
 compat: $(STAMP)
 	MNLAB_WHEEL_TORCH=$(COMPAT_TORCH) $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
 	MNLAB_WHEEL_FLOORS=1 $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
+
+# The README's screenshot: the MobileNetV1 chapter of the built book, taken in Chromium by
+# tests/test_browser.py (the same run checks every page).
+screenshot: book chromium
+	MNLAB_BOOK_HTML=_build/html MNLAB_SCREENSHOT=figures/screenshot-chapter.png \
+		$(PY) -m pytest tests/test_browser.py -k rendered_book -q -p no:cacheprovider
 
 book: $(STAMP)
 ifeq ($(EXECUTE),1)

@@ -14,7 +14,9 @@
   page checked as above. Chapters 02, 03 and 05, when they exist, must contain one; the
   MobileNetV1 chapter's is compared with ``mnlab.analyze`` directly.
 
-Screenshots go to ``_build/screenshots/``. Chromium comes from Debian (``make test`` installs it);
+Screenshots go to ``_build/screenshots/``; with ``MNLAB_SCREENSHOT=<png>`` (``make screenshot``) the
+MobileNetV1 chapter, its explorer in view, also goes to that file (the README shows
+``figures/screenshot-chapter.png``). Chromium comes from Debian (``make test`` installs it);
 without it (or without the ``playwright`` package) the tests skip locally and FAIL under CI
 (``CI=true``). ``MNLAB_BOOK_HTML=<dir>`` reuses an already built ``_build/html``.
 """
@@ -51,6 +53,7 @@ EXPLORER_CHAPTERS = ("02_mobilenet_v1", "03_mobilenet_v2", "05_efficientnet_lite
 MODEL_OF_CHAPTER = {"02_mobilenet_v1": "mobilenet_v1", "03_mobilenet_v2": "mobilenet_v2",
                     "05_efficientnet_lite": "efficientnet_lite{variant}"}
 FULL_GRID_MAX = 64  # grids up to this size are walked through completely, larger ones per slider
+README_CHAPTER = "02_mobilenet_v1"  # MNLAB_SCREENSHOT's page
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -517,6 +520,8 @@ def _check_book_page(browser, base: str, book_html: pathlib.Path, name: str) -> 
     stem = pathlib.PurePosixPath(name).name
     assert (book_html / f"{name}.html").exists(), "the page was not built"
     with open_page(browser, base + f"{name}.html") as (page, problems):
+        if stem == README_CHAPTER and os.environ.get("MNLAB_SCREENSHOT"):
+            _readme_screenshot(page, ROOT / os.environ["MNLAB_SCREENSHOT"])
         if page.locator(".math").count():
             assert page.locator("mjx-container").count(), "math not typeset"
         errors = page.locator("mjx-merror").all_text_contents()
@@ -541,3 +546,11 @@ def _check_book_page(browser, base: str, book_html: pathlib.Path, name: str) -> 
                                  "macs/params to check against mnlab.analyze")
     return counts
 
+
+def _readme_screenshot(page, path: pathlib.Path) -> None:
+    """The chapter as a reader meets its first explorer: the window, the explorer in view."""
+    explorers = page.locator("div.mnlab-explorer")
+    if explorers.count():
+        explorers.first.evaluate("e => e.scrollIntoView({block: 'center'})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))

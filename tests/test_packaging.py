@@ -7,6 +7,8 @@
   into a fresh venv *without* the book's extras, its ``mnlab`` command prints what this
   checkout's prints. ``MNLAB_WHEEL_TORCH=2.14.1`` installs another torch instead of this
   one's, ``MNLAB_WHEEL_FLOORS=1`` every dependency at its floor (``make compat`` runs both).
+* The GitHub Actions workflow that tests, builds and deploys the book, and the README that says
+  how to publish it.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from io import StringIO
 
 import pytest
 import torch
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -35,6 +38,7 @@ from mnlab import cli
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LOCK = ROOT / "book-lock.txt"
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 
 
 def _requirements(names=None) -> list[Requirement]:
@@ -239,3 +243,74 @@ def test_the_installed_wheel_runs_the_command(clean_venv):
     assert version.startswith(f"mnlab {mnlab.__version__} (torch {torch_version}")
     assert run(command, "models") == _here("models")
     assert run(command, "summary", "mobilenet_v2") == _here("summary", "mobilenet_v2")
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def _workflow() -> dict:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads `on:` as True
+    return workflow
+
+
+def _steps(job: dict, action: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith(f"{action}@")]
+
+
+def test_the_workflow_tests_every_push_and_deploys_main_to_pages():
+    workflow = _workflow()
+    assert workflow["on"]["push"]["branches"] == ["main"] and "pull_request" in workflow["on"]
+    jobs = workflow["jobs"]
+    (test_name,) = [n for n, j in jobs.items() if any(
+        "make test" in s.get("run", "") or ".ci/run" in s.get("run", "") for s in j["steps"])]
+    test = jobs[test_name]
+    assert "if" not in test, "make test runs on every push and pull request"
+    assert "download.pytorch.org/whl/cpu" in str(workflow.get("env", {}).get("PIP_EXTRA_INDEX_URL"))
+    assert _steps(test, "actions/checkout")
+    runs = [s.get("run", "") for s in test["steps"]]
+    book = next(i for i, r in enumerate(runs) if "make book" in r)
+    assert book > next(i for i, r in enumerate(runs) if "make test" in r or ".ci/run" in r)
+    on_main = "github.ref == 'refs/heads/main'"
+    for step in test["steps"][book:]:
+        assert on_main in step.get("if", ""), f"{step} must run on main only"
+    (upload,) = _steps(test, "actions/upload-pages-artifact")
+    assert upload["with"]["path"] == "_build/html"
+    assert _steps(test, "actions/configure-pages")
+
+    (deploy,) = [j for j in jobs.values() if _steps(j, "actions/deploy-pages")]
+    assert deploy["needs"] == test_name and on_main in deploy["if"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    (step,) = _steps(deploy, "actions/deploy-pages")
+    assert deploy["environment"] == {"name": "github-pages",
+                                     "url": f"${{{{ steps.{step['id']}.outputs.page_url }}}}"}
+
+
+def test_every_action_is_pinned_to_a_commit():
+    uses = re.findall(r"uses:\s*(\S+)(.*)", WORKFLOW.read_text())
+    assert {u.split("@")[0] for u, _ in uses} >= {
+        "actions/checkout", "actions/configure-pages", "actions/upload-pages-artifact",
+        "actions/deploy-pages"}
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"\s*# v\d+(\.\d+)*", comment), f"{action}: say its version"
+
+
+def test_the_workflow_fits_githubs_schema():
+    """SchemaStore's schema of GitHub workflows, as check-jsonschema vendors it (no network).
+    (actionlint would go further, but its PyPI wrapper downloads the binary from GitHub.)"""
+    checker = shutil.which("check-jsonschema", path=str(pathlib.Path(sys.executable).parent))
+    if checker is None:
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[dev]' brings it)")
+    done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_readme_says_how_to_publish_and_shows_a_chapter():
+    readme = (ROOT / "README.md").read_text()
+    assert readme.startswith("```bash\nmake book   #") and "\nmake test   #" in readme.split("```")[1]
+    assert str(WORKFLOW.relative_to(ROOT)) in readme and "GitHub Actions" in readme
+    (image,) = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", readme)
+    data = (ROOT / image).read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
