@@ -55,8 +55,8 @@ lock:
 # here, then with every dependency at its floor (the oldest releases pyproject.toml allows).
 COMPAT_TORCH ?= 2.14.1
 compat: $(STAMP)
-	MNLAB_WHEEL_TORCH=$(COMPAT_TORCH) $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
-	MNLAB_WHEEL_FLOORS=1 $(PY) -m pytest tests/test_packaging.py -m wheel -v -p no:cacheprovider
+	MNLAB_WHEEL_TORCH=$(COMPAT_TORCH) $(PY) -m pytest tests/test_packaging.py -m wheel -v -s -p no:cacheprovider
+	MNLAB_WHEEL_FLOORS=1 $(PY) -m pytest tests/test_packaging.py -m wheel -v -s -p no:cacheprovider
 
 # The README's screenshot: the MobileNetV1 chapter of the built book, taken in Chromium by
 # tests/test_browser.py (the same run checks every page).

@@ -235,12 +235,17 @@ def test_the_installed_wheel_runs_the_command(clean_venv):
     found = run(python, "-c", "import importlib.util as u; print(u.find_spec('mnlab').origin, "
                 "[m for m in ('jupyter_book', 'ipywidgets', 'pytest') if u.find_spec(m)])")
     assert found == f"{site / 'mnlab' / '__init__.py'} []\n"  # the wheel's, no book extras
-    version = run(command, "--version")
-    print(version)  # make compat: what the wheel ran against
-    torch_version = os.environ.get("MNLAB_WHEEL_TORCH") or (
-        dict(f.split("==") for f in _floors())["torch"] if os.environ.get("MNLAB_WHEEL_FLOORS")
-        else torch.__version__)
-    assert version.startswith(f"mnlab {mnlab.__version__} (torch {torch_version}")
+    names = [r.name for r in _requirements()]
+    installed = dict(line.split() for line in run(python, "-c", (
+        f"import importlib.metadata as m\nfor n in {names}: print(n, m.version(n))")).splitlines())
+    print("the wheel ran with", installed)  # make compat (-s): what it ran against
+    if os.environ.get("MNLAB_WHEEL_FLOORS"):
+        floors = dict(f.split("==") for f in _floors())
+        assert {n: Version(v) for n, v in installed.items()} == \
+            {n: Version(v) for n, v in floors.items()}
+    torch_version = os.environ.get("MNLAB_WHEEL_TORCH") or installed["torch"]
+    assert run(command, "--version").startswith(
+        f"mnlab {mnlab.__version__} (torch {torch_version}")
     assert run(command, "models") == _here("models")
     assert run(command, "summary", "mobilenet_v2") == _here("summary", "mobilenet_v2")
 
