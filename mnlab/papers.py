@@ -57,7 +57,7 @@ class Published:
 
 def _parse(printed: str) -> tuple[float, str, float]:
     """``"4.2M"`` → (4.2e6, "", 0.05e6); ``"70.6%"`` → (70.6, "%", 0.05); ``"113 ms"`` → (113, "ms", 0.5)."""
-    match = re.fullmatch(r"\s*([0-9][0-9,]*(?:\.([0-9]+))?)\s*([KMGB]?)\s*(%|ms|KB)?\s*", printed)
+    match = re.fullmatch(r"\s*([0-9][0-9,]*(?:\.([0-9]+))?)\s*([KMGB]?)\s*(%|ms|s|KB)?\s*", printed)
     if not match:
         raise ValueError(f"cannot parse published figure {printed!r}")
     number, decimals, scale, unit = match.groups()
@@ -293,3 +293,72 @@ _add(f"{V2}/sec4/expansion_high", "10", V2, "Sec. 4")
 # 16-filter stem "saves an additional 2 milliseconds" (Pixel 1).
 _add(f"{V3}/sec5.1/last_stage/latency_saved", "7 ms", V3, "Sec. 5.1", "Google Pixel 1")
 _add(f"{V3}/sec5.1/stem/latency_saved", "2 ms", V3, "Sec. 5.1", "Google Pixel 1")
+
+# --- added for chapter 04b (MobileNets as backbones): detection and segmentation heads ---------------
+# mAP and mIOU are shown as published (no COCO, VOC or Cityscapes training here); MAdds are
+# multiply-adds, params all weights. Latencies: one large core, float (V2: Pixel 1; V3 Table 6:
+# Pixel 1; V3 Table 7: Pixel 3).
+SOURCES["torchvision_heads"] = ("pytorch/vision 0.29.1, detection/segmentation weights metadata "
+                                "(num_params, _ops, metrics)")
+_add(f"{V2}/table5/ssd/params", "14.8M", V2, "Table 5", "prediction head only, 80 classes")
+_add(f"{V2}/table5/ssd/madds", "1.25B", V2, "Table 5", "prediction head only, 80 classes")
+_add(f"{V2}/table5/ssdlite/params", "2.1M", V2, "Table 5", "prediction head only, 80 classes")
+_add(f"{V2}/table5/ssdlite/madds", "0.35B", V2, "Table 5", "prediction head only, 80 classes")
+for row, mAP, params, madds, ms in [("ssd300", "23.2", "36.1M", "35.2B", None), ("ssd512", "26.8", "36.1M", "99.5B", None),
+                                    ("yolov2", "21.6", "50.7M", "17.5B", None),
+                                    ("mobilenet_v1_ssdlite", "22.2", "5.1M", "1.3B", "270 ms"),
+                                    ("mobilenet_v2_ssdlite", "22.1", "4.3M", "0.8B", "200 ms")]:
+    _add(f"{V2}/table6/{row}/map", mAP, V2, "Table 6", "COCO test-dev mAP, as published")
+    _add(f"{V2}/table6/{row}/params", params, V2, "Table 6")
+    _add(f"{V2}/table6/{row}/madds", madds, V2, "Table 6")
+    if ms:
+        _add(f"{V2}/table6/{row}/latency", ms, V2, "Table 6", "Google Pixel 1, one large core, TF-Lite")
+# Table 7 (DeepLabv3, PASCAL VOC 2012 val): MF = multi-scale and flip at test time; V2* = heads on
+# the second last feature map. The rows' checkmarks were rebuilt from the text (see papers.md).
+for row, miou, params, madds in [("v1_os16", "75.29", "11.15M", "14.25B"), ("v1_os8_mf", "78.56", "11.15M", "941.9B"),
+                                 ("v2_os16", "75.70", "4.52M", "5.8B"), ("v2_os8_mf", "78.42", "4.52M", "387B"),
+                                 ("v2_os16_no_aspp", "75.32", "2.11M", "2.75B"),
+                                 ("v2_os8_no_aspp_mf", "77.33", "2.11M", "152.6B"),
+                                 ("resnet101_os16", "80.49", "58.16M", "81.0B"),
+                                 ("resnet101_os8_mf", "82.70", "58.16M", "4870.6B")]:
+    _add(f"{V2}/table7/{row}/miou", miou, V2, "Table 7", "PASCAL VOC 2012 val mIOU, as published")
+    _add(f"{V2}/table7/{row}/params", params, V2, "Table 7")
+    _add(f"{V2}/table7/{row}/madds", madds, V2, "Table 7")
+# MobileNetV3 Table 6 (SSDLite, COCO test; † = channels between C4 and C5 halved).
+for row, mAP, ms, params, madds in [
+    ("v1", "22.2", "228 ms", "5.1M", "1.3B"), ("v2", "22.1", "162 ms", "4.3M", "0.80B"),
+    ("mnasnet", "23.0", "174 ms", "4.88M", "0.84B"), ("v3", "22.0", "137 ms", "4.97M", "0.62B"),
+    ("v3_reduced", "22.0", "119 ms", "3.22M", "0.51B"), ("v2_0.35", "13.7", "66 ms", "0.93M", "0.16B"),
+    ("v2_0.5", "16.6", "79 ms", "1.54M", "0.27B"), ("mnasnet_0.35", "15.6", "68 ms", "1.02M", "0.18B"),
+    ("mnasnet_0.5", "18.5", "85 ms", "1.68M", "0.29B"), ("v3_small", "16.0", "52 ms", "2.49M", "0.21B"),
+    ("v3_small_reduced", "16.1", "43 ms", "1.77M", "0.16B"),
+]:
+    _add(f"{V3}/table6/{row}/map", mAP, V3, "Table 6", "COCO test mAP, as published")
+    _add(f"{V3}/table6/{row}/latency", ms, V3, "Table 6", "Google Pixel 1, one large core")
+    _add(f"{V3}/table6/{row}/params", params, V3, "Table 6")
+    _add(f"{V3}/table6/{row}/madds", madds, V3, "Table 6")
+# MobileNetV3 Table 7 (Cityscapes val, single scale): RF2 = last block's filters halved, SH = LR-ASPP
+# (else R-ASPP), F = head filters; CPU(f) / CPU(h) at 1024×2048 / 512×1024, one large core of a Pixel 3.
+for n, miou, params, madds, full, half in [
+    (1, "72.84", "2.11M", "21.29B", "3.90 s", "1.02 s"), (2, "72.56", "1.15M", "13.68B", "3.03 s", "793 ms"),
+    (3, "72.97", "1.02M", "12.83B", "2.98 s", "786 ms"), (4, "72.74", "0.98M", "12.57B", "2.89 s", "766 ms"),
+    (5, "72.64", "3.60M", "18.43B", "3.55 s", "906 ms"), (6, "71.91", "1.76M", "11.24B", "2.60 s", "668 ms"),
+    (7, "72.37", "1.63M", "10.33B", "2.55 s", "659 ms"), (8, "72.36", "1.51M", "9.74B", "2.47 s", "657 ms"),
+    (9, "68.57", "0.28M", "4.00B", "1.59 s", "415 ms"), (10, "66.83", "0.16M", "2.54B", "1.27 s", "354 ms"),
+    (11, "68.38", "0.47M", "2.90B", "1.21 s", "327 ms"),
+]:
+    _add(f"{V3}/table7/{n}/miou", miou, V3, "Table 7", "Cityscapes val mIOU, as published")
+    _add(f"{V3}/table7/{n}/params", params, V3, "Table 7")
+    _add(f"{V3}/table7/{n}/madds", madds, V3, "Table 7")
+    _add(f"{V3}/table7/{n}/cpu_full", full, V3, "Table 7", "1024×2048 input, Google Pixel 3, one large core, float")
+    _add(f"{V3}/table7/{n}/cpu_half", half, V3, "Table 7", "512×1024 input, Google Pixel 3, one large core, float")
+# torchvision 0.29.1's reference detectors and segmenters: exact parameter counts, and ``_ops``
+# (shown as "GFLOPS" in the docs; on the classifiers it equals multiply-adds, in units of 10⁹).
+for model, params, ops, metric, what in [
+    ("ssdlite320_mobilenet_v3_large", "3,440,060", "0.583", "21.3", "COCO val2017 box mAP"),
+    ("deeplabv3_mobilenet_v3_large", "11,029,328", "10.452", "60.3", "COCO val2017 (VOC labels) mIOU"),
+    ("lraspp_mobilenet_v3_large", "3,221,538", "2.086", "57.9", "COCO val2017 (VOC labels) mIOU"),
+]:
+    _add(f"torchvision/{model}/params", params, "torchvision_heads", model)
+    _add(f"torchvision/{model}/ops", ops, "torchvision_heads", model, "_ops: 10⁹ multiply-adds (inferred)")
+    _add(f"torchvision/{model}/metric", metric, "torchvision_heads", model, what + ", as published")

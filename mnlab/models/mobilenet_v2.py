@@ -45,8 +45,12 @@ BOTTLENECKS: list[tuple[int, int, int, int]] = [
 
 
 def mobilenet_v2(width_mult: float = 1.0, num_classes: int = 1000, expansion: float = 6,
-                 dropout: float = 0.2) -> MobileNet:
-    """MobileNetV2 (Table 2) with width multiplier ``width_mult`` and expansion ratio t = ``expansion``."""
+                 dropout: float = 0.2, *, bottlenecks: list[tuple[int, int, int, int]] = BOTTLENECKS,
+                 head_channels: int = HEAD_CHANNELS) -> MobileNet:
+    """MobileNetV2 (Table 2) with width multiplier ``width_mult`` and expansion ratio t = ``expansion``.
+
+    ``bottlenecks`` and ``head_channels`` replace Table 2's rows and last conv (the backbones of
+    :mod:`mnlab.models.backbones` halve the last stages with them)."""
     width_mult = check_multiplier(width_mult)
     num_classes = check_num_classes(num_classes)
     expansion = check_multiplier(expansion, "expansion", at_least=1)
@@ -54,13 +58,13 @@ def mobilenet_v2(width_mult: float = 1.0, num_classes: int = 1000, expansion: fl
 
     in_channels = make_divisible(STEM_CHANNELS * width_mult, 8)
     blocks: list[nn.Module] = [conv_bn_act(3, in_channels, 3, stride=2, activation=nn.ReLU6)]
-    for t, c, n, s in BOTTLENECKS:
+    for t, c, n, s in bottlenecks:
         t = t if t == 1 else expansion
         out = make_divisible(c * width_mult, 8)
         for i in range(n):
             hidden = int(round(in_channels * t))
             blocks.append(InvertedResidual(in_channels, out, hidden, stride=s if i == 0 else 1))
             in_channels = out
-    head = make_divisible(HEAD_CHANNELS * max(1.0, width_mult), 8)
+    head = make_divisible(head_channels * max(1.0, width_mult), 8)
     blocks.append(conv_bn_act(in_channels, head, 1, activation=nn.ReLU6))
     return MobileNet(nn.Sequential(*blocks), Classifier(head, num_classes, dropout))
