@@ -252,12 +252,12 @@ def test_claims_fail_loudly_on_a_wrong_count(results):
 
 
 def test_latency_claims_are_never_must_hold(results, tmp_path):
-    rows = [{"model": m, "total_ms": 10.0 + i, "backbone_ms": 6.0, "total_median_ms": 11.0, "cpu": "x",
-             "torch": "2.13.0"} for i, m in enumerate(study.LATENCY_MODELS)]
+    rows = [{"model": m, "total_ms": 10.0 + i, "backbone_ms": 6.0, "head_ms": 4.0 + i, "upsample_ms": 1.0,
+             "cpu": "x", "torch": "2.13.0"} for i, m in enumerate(study.LATENCY_MODELS)]
     path = tmp_path / "latency.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     latency = study.stored_latency_split(path, remeasure=False)
-    assert (latency.head_ms == latency.total_ms - 6.0).all()
+    assert (latency["head share"] == latency.head_ms / latency.total_ms).all()
     timed = [c for c in study.claims(dict(results, latency=latency)) if "faster" in c.what and "(this CPU)" in c.measured]
     assert len(timed) == 3 and not any(c.must_hold for c in timed)
     pd.DataFrame(rows[:2]).to_csv(path, index=False)

@@ -11,8 +11,8 @@
 * ``test_rendered_book_offline_with_working_explorers``: the whole book built, served on
   127.0.0.1, and every chapter page opened: no JavaScript error, no request leaving 127.0.0.1
   (every request is intercepted), math typeset without errors, and every static explorer on a
-  page checked as above. Chapters 02, 03 and 05, when they exist, must contain one; the
-  MobileNetV1 chapter's is compared with ``mnlab.analyze`` directly.
+  page checked as above. Chapters 02, 03, 04b and 05, when they exist, must contain one; the
+  MobileNetV1 chapter's and the backbones chapter's are compared with ``mnlab.analyze`` directly.
 
 Screenshots go to ``_build/screenshots/``; with ``MNLAB_SCREENSHOT=<png>`` (``make screenshot``) the
 MobileNetV1 chapter, its explorer in view, also goes to that file (the README shows
@@ -48,7 +48,7 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Chapters whose sliders must be static explorers in the rendered book (when the chapter exists).
-EXPLORER_CHAPTERS = ("02_mobilenet_v1", "03_mobilenet_v2", "05_efficientnet_lite")
+EXPLORER_CHAPTERS = ("02_mobilenet_v1", "03_mobilenet_v2", "04b_backbones", "05_efficientnet_lite")
 # Chapters whose explorers are recomputed here with mnlab (slider names -> model and input).
 MODEL_OF_CHAPTER = {"02_mobilenet_v1": "mobilenet_v1", "03_mobilenet_v2": "mobilenet_v2",
                     "05_efficientnet_lite": "efficientnet_lite{variant}"}
@@ -333,6 +333,28 @@ def _mnlab_expected(model_pattern: str, payload: dict):
     return expected
 
 
+def _backbones_expected(payload: dict):
+    """Chapter 04b's explorer (sliders model, resolution): backbone and head MACs of the model
+    ``mnlab.studies.backbones.BREAKDOWN[model]`` at that input side, counted here with
+    ``mnlab.analyze`` (rows under ``backbone.`` against all others)."""
+    from mnlab.studies.backbones import BREAKDOWN
+
+    if {s["name"] for s in payload["sliders"]} != {"model", "resolution"}:
+        return None
+
+    @functools.lru_cache(maxsize=None)
+    def expected_at(model: int, side: int) -> dict:
+        _, build, (h, w) = BREAKDOWN[model]
+        layers = mnlab.analyze(build(), (1, 3, side, side * w // h)).layers
+        in_backbone = layers["name"].str.startswith("backbone.")
+        return {"backbone_macs": int(layers.macs[in_backbone].sum()), "head_macs": int(layers.macs[~in_backbone].sum())}
+
+    return lambda point: expected_at(int(point["model"]), int(point["resolution"]))
+
+
+EXPECTED_OF_CHAPTER = {"04b_backbones": _backbones_expected}
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -530,7 +552,10 @@ def _check_book_page(browser, base: str, book_html: pathlib.Path, name: str) -> 
         direct = []
 
         def expected_for(payload):
-            fn = _mnlab_expected(pattern, payload) if pattern else None
+            if stem in EXPECTED_OF_CHAPTER:
+                fn = EXPECTED_OF_CHAPTER[stem](payload)
+            else:
+                fn = _mnlab_expected(pattern, payload) if pattern else None
             direct.append(fn is not None)
             return fn
 
@@ -544,6 +569,8 @@ def _check_book_page(browser, base: str, book_html: pathlib.Path, name: str) -> 
         if stem == "02_mobilenet_v1":
             assert any(direct), ("no explorer with sliders width/resolution and outputs "
                                  "macs/params to check against mnlab.analyze")
+        if stem in EXPECTED_OF_CHAPTER:
+            assert any(direct), "no explorer with sliders model/resolution to check against mnlab.analyze"
     return counts
 
 

@@ -49,7 +49,9 @@ from mnlab.models.mobilenet_v1 import mobilenet_v1
 from mnlab.models.mobilenet_v2 import BOTTLENECKS, HEAD_CHANNELS, mobilenet_v2
 from mnlab.models.mobilenet_v3 import LARGE, SMALL, Bneck, build_mobilenet_v3
 
+#: The classifiers that serve as backbones.
 BACKBONES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
+#: The feature maps a backbone can return (module docstring).
 TAPS = ("stride8", "stride8_dw", "C4", "penultimate", "C5")
 OUTPUT_STRIDES = (8, 16, 32)
 REDUCED_TAILS = (False, "detection", "segmentation")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mnlab.analysis import analyze, compare_latency
-from mnlab.analysis.latency import environment
+from mnlab.analysis.latency import deployed, environment
 from mnlab.claims import Claim, compare, statement
 from mnlab.models import create_model
 from mnlab.models.backbones import BACKBONES, TAPS, backbone
@@ -149,8 +149,10 @@ def recipe_grid() -> pd.DataFrame:
                 totals = analyze(ssd(bb, num_classes=scores, anchors=(first,) + (6,) * 5).eval(), DETECTION_INPUT).totals
                 paper = figure(f"{key}/params").value, figure(f"{key}/madds").value
                 rows.append({"backbone": bb, "scores": scores, "boxes on map 1": first,
-                             "params (M)": totals["params"] / 1e6, "vs paper params": totals["params"] / paper[0] - 1,
-                             "MAdds (B)": totals["macs"] / 1e9, "vs paper MAdds": totals["macs"] / paper[1] - 1})
+                             "params (M)": totals["params"] / 1e6,
+                             "vs paper params (%)": 100 * (totals["params"] / paper[0] - 1),
+                             "MAdds (B)": totals["macs"] / 1e9,
+                             "vs paper MAdds (%)": 100 * (totals["macs"] / paper[1] - 1)})
     return pd.DataFrame(rows)
 
 
@@ -223,41 +225,49 @@ def attachment_blocks(name: str, side: int = DETECTION_INPUT) -> pd.DataFrame:
     model = backbone(name, taps=TAPS)
     where = {}
     for tap, t in model.taps.items():
-        where.setdefault(t.index, []).append(tap + (f" ({t.inner})" if t.inner else ""))
+        where.setdefault(t.index, []).append(f"{tap} ({t.inner + ', ' if t.inner else ''}{t.channels} ch)")
     rows, x = [], torch.zeros(1, 3, side, side)
     with torch.no_grad():
         for i, block in enumerate(model.features):
             x = block(x)
             rows.append({"block": i, "channels": x.shape[1], "side": x.shape[-1], "stride": side // x.shape[-1],
-                         "taps": ", ".join(where.get(i, []))})
+                         "taps": "; ".join(where.get(i, []))})
     return pd.DataFrame(rows)
 
 
-# (label, build, input (short side), long side / short side): the breakdown and explorer models.
+# (label, build, the paper's input (H, W)): the models of the breakdown and of the explorer.
+_VOC, _DET = (VOC_INPUT, VOC_INPUT), (DETECTION_INPUT, DETECTION_INPUT)
 BREAKDOWN = [
-    ("SSD, V2", lambda: _detector("mobilenet_v2", 1.0, False, V2_RECIPE, "ssd"), 1),
-    ("SSDLite, V2", lambda: _detector("mobilenet_v2", 1.0, False, V2_RECIPE), 1),
-    ("SSDLite, V3", lambda: _detector("mobilenet_v3_large", 1.0, False, V3_RECIPE), 1),
-    ("SSDLite, V3†", lambda: _detector("mobilenet_v3_large", 1.0, "detection", V3_RECIPE), 1),
-    ("DeepLabv3 ASPP, V2* OS 16", lambda: deeplabv3("mobilenet_v2").eval(), 1),
-    ("DeepLabv3 no ASPP, V2* OS 16", lambda: deeplabv3("mobilenet_v2", aspp=False).eval(), 1),
-    ("R-ASPP, V3 RF2", lambda: segmenter(6), 2),
-    ("LR-ASPP 128, V3 RF2", lambda: segmenter(8), 2),
+    ("SSD, V2", lambda: _detector("mobilenet_v2", 1.0, False, V2_RECIPE, "ssd"), _DET),
+    ("SSDLite, V2", lambda: _detector("mobilenet_v2", 1.0, False, V2_RECIPE), _DET),
+    ("SSDLite, V3", lambda: _detector("mobilenet_v3_large", 1.0, False, V3_RECIPE), _DET),
+    ("SSDLite, V3†", lambda: _detector("mobilenet_v3_large", 1.0, "detection", V3_RECIPE), _DET),
+    ("DeepLabv3 ASPP, V2* OS 16", lambda: deeplabv3("mobilenet_v2").eval(), _VOC),
+    ("DeepLabv3 no ASPP, V2* OS 16", lambda: deeplabv3("mobilenet_v2", aspp=False).eval(), _VOC),
+    ("R-ASPP, V3 RF2", lambda: segmenter(6), CITYSCAPES_INPUT),
+    ("LR-ASPP 128, V3 RF2", lambda: segmenter(8), CITYSCAPES_INPUT),
 ]
 
 
+def _split(model: nn.Module, shape) -> dict:
+    parts = part_costs(model, shape)
+    head = int(parts.macs.drop("backbone").sum())
+    return {"backbone_macs": int(parts.macs["backbone"]), "head_macs": head,
+            "head_pct": 100 * head / parts.macs.sum(), "params": int(parts.params.sum())}
+
+
+def cost_split() -> pd.DataFrame:
+    """Backbone and head MACs of every ``BREAKDOWN`` model at its paper's input."""
+    return pd.DataFrame({label: _split(build(), (1, 3, *shape)) for label, build, shape in BREAKDOWN}).T
+
+
 def breakdown_grid(sides=(128, 256, 320, 384, 512, 768, 1024)) -> pd.DataFrame:
-    """Backbone and head MACs of every :data:`BREAKDOWN` model at each input side (segmenters
-    on Cityscapes' 1 : 2 frames): the explorer's grid. ``model`` is the index into BREAKDOWN."""
+    """Backbone and head MACs of every ``BREAKDOWN`` model at each input short side (the
+    segmenters keep their paper's aspect ratio): the explorer's grid; ``model`` indexes BREAKDOWN."""
     rows = []
-    for i, (label, build, aspect) in enumerate(BREAKDOWN):
+    for i, (_, build, (h, w)) in enumerate(BREAKDOWN):
         model = build()
-        for side in sides:
-            parts = part_costs(model, (1, 3, side, aspect * side))
-            head = int(parts.macs.drop("backbone").sum())
-            rows.append({"model": i, "resolution": side, "backbone_macs": int(parts.macs["backbone"]),
-                         "head_macs": head, "head_pct": 100 * head / parts.macs.sum(),
-                         "params": int(parts.params.sum())})
+        rows += [{"model": i, "resolution": side, **_split(model, (1, 3, side, side * w // h))} for side in sides]
     return pd.DataFrame(rows)
 
 
@@ -277,38 +287,62 @@ class _LastOutput(nn.Module):
 
 
 _TIMED_DETECTORS = ("V1", "V2", "V3", "V3†", "V3-Small", "V3-Small†")   # V3 Table 6, width 1
-LATENCY_MODELS = {  # label: (build, input shape); the segmenters at V3 Table 7's half resolution
+# label: (build, input shape) of the timed networks; the segmenters at V3 Table 7's half resolution.
+LATENCY_MODELS = {
     **{row: (lambda bb=bb, w=w, r=r, rec=rec: _detector(bb, w, r, rec), (1, 3, DETECTION_INPUT, DETECTION_INPUT))
        for table, row, _, bb, w, r, rec in DETECTORS if table == "V3 Table 6" and row in _TIMED_DETECTORS},
     **{f"Table 7 row {n}": (lambda n=n: segmenter(n), (1, 3, 512, 1024)) for n in (6, 8, 11)},
 }
 
 
-def measure_latency_split(rounds: int = 3, budget_s: float = 0.3) -> pd.DataFrame:
-    """Each :data:`LATENCY_MODELS` network and its backbone alone, timed interleaved in deploy form
-    (BatchNorm folded, TorchScript traced, frozen, optimized; batch 1, one thread)."""
+class _Upsample(nn.Module):
+    """A segmenter's last step alone: bilinear upsampling of its logits to the input size."""
+
+    def __init__(self, size: tuple[int, int]):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+
+
+def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFrame:
+    """Each ``LATENCY_MODELS`` network, its backbone alone and (segmenters) the final upsampling
+    of its logits alone, in deploy form (:func:`mnlab.analysis.deployed`: BatchNorm folded,
+    TorchScript traced, frozen, optimized), timed interleaved at batch 1 on one thread.
+
+    Each round times every module once (:func:`mnlab.analysis.compare_latency`, its fastest
+    run); a column is the median over rounds, and ``head_ms`` the median of the per-round
+    differences total − backbone, which a load that drifts between rounds disturbs least."""
     models, shapes = {}, {}
     for label, (build, shape) in LATENCY_MODELS.items():
         model = build()
         models[label], models[label + " | backbone"] = _LastOutput(model), _LastOutput(model.backbone)
         shapes[label] = shapes[label + " | backbone"] = shape
-    times = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s, backend="deploy")
+        if hasattr(model, "head_taps"):   # a segmenter: the logits' shape before upsampling
+            with torch.no_grad():
+                features = model.backbone(torch.zeros(shape))
+                logits = model.head(*[features[t] for t in model.head_taps])
+            models[label + " | upsample"], shapes[label + " | upsample"] = _Upsample(shape[-2:]), tuple(logits.shape)
+    ready = {name: deployed(m, shapes[name]) for name, m in models.items()}
+    per_round = pd.DataFrame([compare_latency(ready, shapes, rounds=1, budget_s=budget_s).best_ms
+                              for _ in range(rounds)])
     env = environment(1, "deploy")
-    rows = [{"model": label, "total_ms": times.best_ms[label], "backbone_ms": times.best_ms[label + " | backbone"],
-             "total_median_ms": times.median_ms[label], "cpu": env["cpu"], "torch": env["torch"]}
-            for label in LATENCY_MODELS]
-    return pd.DataFrame(rows)
+    column = lambda name: per_round[name].median() if name in per_round else float("nan")   # noqa: E731
+    return pd.DataFrame([{"model": label, "total_ms": column(label), "backbone_ms": column(label + " | backbone"),
+                          "head_ms": (per_round[label] - per_round[label + " | backbone"]).median(),
+                          "upsample_ms": column(label + " | upsample"), "cpu": env["cpu"], "torch": env["torch"]}
+                         for label in LATENCY_MODELS])
 
 
 def stored_latency_split(path: str | os.PathLike, remeasure: bool) -> pd.DataFrame:
     """:func:`measure_latency_split` as stored in ``path`` (CSV), measured and written when
-    ``remeasure`` is true or the file is missing; adds ``head_ms`` and ``head share``."""
+    ``remeasure`` is true or the file is missing; adds ``head share`` (head_ms / total_ms)."""
     if remeasure or not os.path.exists(path):
         measure_latency_split().to_csv(path, index=False, float_format="%.4g")
     table = pd.read_csv(path, dtype={"torch": str})
     if list(table.model) != list(LATENCY_MODELS):
         raise ValueError(f"{os.fspath(path)} holds other models than LATENCY_MODELS; re-run with remeasure=True")
-    table["head_ms"] = table.total_ms - table.backbone_ms
     table["head share"] = table.head_ms / table.total_ms
     return table.set_index("model")
 
@@ -327,7 +361,7 @@ def _count_claims(table: pd.DataFrame, what: str, label: str, measured: dict[str
 def claims(results: dict) -> list[Claim]:
     """The chapter's claims from the study's tables: ``results`` holds ``table5``, ``detectors``,
     ``deeplab``, ``lraspp``, ``torchvision`` (the functions of the same names) and, optionally,
-    ``latency`` (:func:`stored_latency_split`). Counts agree within 3% or the printed rounding,
+    ``latency`` (:func:`stored_latency_split`). Counts agree within ``TOLERANCE`` (3%) or the printed rounding,
     torchvision's parameters exactly; timings are never must-hold."""
     t5, det = results["table5"], results["detectors"]
     counts = {"params": "params", "madds": "macs"}
@@ -340,18 +374,25 @@ def claims(results: dict) -> list[Claim]:
         out.append(compare(f"{row.key}/params", row.params, what=f"torchvision · {name} · params", tolerance=0))
         out.append(compare(f"{row.key}/ops", row.GMACs, what=f"torchvision · {name} · _ops = GMACs", tolerance=0))
     ratio = t5.params["SSD"] / t5.params["SSDLite"]
-    out.append(statement("SSDLite's head is far smaller than SSD's", "14.8M vs 2.1M (V2 Table 5)",
+    paper = " vs ".join(figure(f"mobilenet_v2/table5/{h}/params").printed for h in ("ssd", "ssdlite"))
+    out.append(statement("SSDLite's head is far smaller than SSD's", f"{paper} (V2 Table 5)",
                          f"{ratio:.1f}× fewer parameters", ratio > 5, source="mobilenet_v2", tolerance="> 5×"))
-    latency = results.get("latency")
-    if latency is not None:
-        pairs = [("V3", "V2", "mobilenet_v3/table6/{}/latency", {"V3": "v3", "V2": "v2"}),
-                 ("V3†", "V3", "mobilenet_v3/table6/{}/latency", {"V3†": "v3_reduced", "V3": "v3"}),
-                 ("Table 7 row 8", "Table 7 row 6", "mobilenet_v3/table7/{}/cpu_half",
-                  {"Table 7 row 8": "8", "Table 7 row 6": "6"})]
-        for fast, slow, pattern, keys in pairs:
-            ratio = latency.total_ms[fast] / latency.total_ms[slow]
-            paper = f"{figure(pattern.format(keys[fast])).printed} vs {figure(pattern.format(keys[slow])).printed}"
-            out.append(statement(f"{fast} faster than {slow}", paper, f"{ratio:.2f}× the time (this CPU)",
-                                 ratio < 1, source=pattern.format(keys[fast]), tolerance="time ratio < 1",
-                                 must_hold=False, note="deploy form (TorchScript, BN folded), one thread, this machine"))
+    if results.get("latency") is not None:
+        out += timing_claims(results["latency"])
+    return out
+
+
+def timing_claims(latency: pd.DataFrame) -> list[Claim]:
+    """The papers' latency orderings against :func:`stored_latency_split`'s table: never must-hold
+    (this CPU and runtime are not a Pixel's)."""
+    out = []
+    for fast, slow, pattern, keys in [
+            ("V3", "V2", "mobilenet_v3/table6/{}/latency", {"V3": "v3", "V2": "v2"}),
+            ("V3†", "V3", "mobilenet_v3/table6/{}/latency", {"V3†": "v3_reduced", "V3": "v3"}),
+            ("Table 7 row 8", "Table 7 row 6", "mobilenet_v3/table7/{}/cpu_half", {"Table 7 row 8": "8", "Table 7 row 6": "6"})]:
+        ratio = latency.total_ms[fast] / latency.total_ms[slow]
+        paper = f"{figure(pattern.format(keys[fast])).printed} vs {figure(pattern.format(keys[slow])).printed}"
+        out.append(statement(f"{fast} faster than {slow}", paper, f"{ratio:.2f}× the time (this CPU)", ratio < 1,
+                             source=pattern.format(keys[fast]), tolerance="time ratio < 1", must_hold=False,
+                             note="deploy form (TorchScript, BN folded), one thread, this machine"))
     return out
