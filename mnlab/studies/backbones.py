@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from mnlab.analysis import analyze, compare_latency
-from mnlab.analysis.latency import deployed, environment
+from mnlab.analysis.latency import environment
 from mnlab.claims import Claim, compare, statement
 from mnlab.models import create_model
 from mnlab.models.backbones import BACKBONES, TAPS, backbone
@@ -308,12 +308,10 @@ class _Upsample(nn.Module):
 
 def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFrame:
     """Each ``LATENCY_MODELS`` network, its backbone alone and (segmenters) the final upsampling
-    of its logits alone, in deploy form (:func:`mnlab.analysis.deployed`: BatchNorm folded,
-    TorchScript traced, frozen, optimized), timed interleaved at batch 1 on one thread.
-
-    Each round times every module once (:func:`mnlab.analysis.compare_latency`, its fastest
-    run); a column is the median over rounds, and ``head_ms`` the median of the per-round
-    differences total − backbone, which a load that drifts between rounds disturbs least."""
+    of its logits alone, timed interleaved in deploy form (BatchNorm folded, TorchScript traced,
+    frozen, optimized; batch 1, one thread) by :func:`mnlab.analysis.compare_latency`. Each time
+    is the fastest run over all rounds — what an uninterrupted run costs, the estimate a busy
+    machine disturbs least — and ``head_ms`` is total − backbone."""
     models, shapes = {}, {}
     for label, (build, shape) in LATENCY_MODELS.items():
         model = build()
@@ -324,15 +322,12 @@ def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFram
                 features = model.backbone(torch.zeros(shape))
                 logits = model.head(*[features[t] for t in model.head_taps])
             models[label + " | upsample"], shapes[label + " | upsample"] = _Upsample(shape[-2:]), tuple(logits.shape)
-    ready = {name: deployed(m, shapes[name]) for name, m in models.items()}
-    per_round = pd.DataFrame([compare_latency(ready, shapes, rounds=1, budget_s=budget_s).best_ms
-                              for _ in range(rounds)])
+    best = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s, backend="deploy").best_ms
     env = environment(1, "deploy")
-    column = lambda name: per_round[name].median() if name in per_round else float("nan")   # noqa: E731
-    return pd.DataFrame([{"model": label, "total_ms": column(label), "backbone_ms": column(label + " | backbone"),
-                          "head_ms": (per_round[label] - per_round[label + " | backbone"]).median(),
-                          "upsample_ms": column(label + " | upsample"), "cpu": env["cpu"], "torch": env["torch"]}
-                         for label in LATENCY_MODELS])
+    return pd.DataFrame([{"model": label, "total_ms": best[label], "backbone_ms": best[label + " | backbone"],
+                          "head_ms": best[label] - best[label + " | backbone"],
+                          "upsample_ms": best.get(label + " | upsample", float("nan")),
+                          "cpu": env["cpu"], "torch": env["torch"]} for label in LATENCY_MODELS])
 
 
 def stored_latency_split(path: str | os.PathLike, remeasure: bool) -> pd.DataFrame:
