@@ -13,7 +13,7 @@ Where the heads attach, in the papers' words:
   atrous convolution for an output stride of 16 or 8. MobileNetV3, Sec. 6.4 (LR-ASPP): atrous
   convolution in the last block and a skip from the stride-8 features.
 
-The feature maps (``taps``) of every backbone, counted on the network before dilation:
+The feature maps (``taps``) of every backbone, counted on the network before dilation::
 
     tap            where                                          V1     V2     V3-L   V3-S
     "stride8"      output of the first block at output stride 8   256    32     40     24

@@ -7,7 +7,7 @@ every map, ``anchors`` default boxes, each with 4 box offsets and ``num_classes`
 Sec. 6.2) "replace[s] all the regular convolutions with separable convolutions (depthwise
 followed by 1 × 1 projection) in SSD prediction layers".
 
-The feature maps, at the paper's 320 × 320 input (channels for V2 / V3-Large / V3-Large †):
+The feature maps, at the paper's 320 × 320 input (channels for V2 / V3-Large / V3-Large †)::
 
     map  source                                  channels           size
     1    backbone C4: expansion at stride 16     576 / 672 / 672    20 × 20

@@ -2,7 +2,7 @@
 Table 7), R-ASPP and LR-ASPP (MobileNetV3 Sec. 6.4, Table 7).
 
 DeepLabv3's ASPP (Chen et al. 2017, Sec. 3.3) reads the backbone's last features in parallel
-branches, concatenates them and projects back to ``filters`` channels:
+branches, concatenates them and projects back to ``filters`` channels::
 
     branch                                   DeepLabv3 (ASPP)   R-ASPP   LR-ASPP
     1×1 conv-BN-ReLU, ``filters``            ✓                  ✓        ✓ (gated)
