@@ -261,7 +261,7 @@ def cost_split() -> pd.DataFrame:
     return pd.DataFrame({label: _split(build(), (1, 3, *shape)) for label, build, shape in BREAKDOWN}).T
 
 
-def breakdown_grid(sides=(128, 256, 320, 384, 512, 768, 1024)) -> pd.DataFrame:
+def breakdown_grid(sides=(160, 320, 480, 640, 800, 960)) -> pd.DataFrame:
     """Backbone and head MACs of every ``BREAKDOWN`` model at each input short side (the
     segmenters keep their paper's aspect ratio): the explorer's grid; ``model`` indexes BREAKDOWN."""
     rows = []
