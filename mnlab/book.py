@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mnlab.claims import Claim, check, claims_table
+from mnlab.claims import Claim, check, display_table
 
 
 def setup(seed: int = 0, threads: int = 1) -> None:
@@ -63,6 +63,21 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def below(table: pd.DataFrame, column: str, bound: float) -> pd.DataFrame:
+    """A copy of ``table`` whose ``column`` shows "< bound" wherever it is below ``bound``.
+
+    How the book prints float rounding errors: their last digits depend on the CPU's kernels, the
+    bound does not, so the page means the same on every machine. A value at or above the bound
+    is shown as it is (and then differs from the stored page, as it should)."""
+    if not bound > 0:
+        raise ValueError(f"bound must be a positive number, got {bound!r}")
+    if column not in table:
+        raise ValueError(f"column must be one of {list(table.columns)}, got {column!r}")
+    shown = table.copy()
+    shown[column] = [f"< {bound:g}" if value < bound else _number(value) for value in table[column]]
+    return shown
+
+
 def remeasure() -> bool:
     """True when the reader asked for fresh timings (``make book EXECUTE=1`` sets it)."""
     return os.environ.get("MNLAB_REMEASURE", "") == "1"
@@ -83,11 +98,19 @@ def glue(name: str, value, fmt: str | None = None) -> None:
     myst_glue(name, value if fmt is None else format(value, fmt), display=False)
 
 
-def show_claims(claims: list[Claim]) -> pd.DataFrame:
-    """The chapter's closing table. Raises :class:`mnlab.claims.ClaimFailed` if a must-hold claim
-    fails, so the notebook (and ``make test``) fails with it."""
+def show_claims(claims: list[Claim]):
+    """The chapter's closing table (a pandas ``Styler`` of :func:`mnlab.claims.display_table`):
+    verdicts that agree in green, differences in orange, timings in blue. Raises
+    :class:`mnlab.claims.ClaimFailed` if a must-hold claim fails, so the notebook (and ``make
+    test``) fails with it."""
     check(claims)
-    return claims_table(claims).style.set_uuid("claims").hide(axis="index").map(
-        lambda v: "color: #1a7f37; font-weight: bold" if v == "reproduced"
-        else ("color: #b35900; font-weight: bold" if str(v).startswith("differs") else ""),
-        subset=["verdict"])
+    return display_table(claims).style.set_uuid("claims").hide(axis="index").map(_verdict_colour,
+                                                                                  subset=["verdict"])
+
+
+def _verdict_colour(verdict: str) -> str:
+    if verdict.startswith("differs"):
+        return "color: #b35900; font-weight: bold"
+    if verdict.startswith("timing"):
+        return "color: #0b5cad; font-weight: bold"
+    return "color: #1a7f37; font-weight: bold"
