@@ -5,8 +5,9 @@
 #   make book EXECUTE=1    re-execute every chapter on this machine first, so the latency
 #                          figures become yours; long sweeps are re-measured too (MNLAB_REMEASURE=1)
 #   make test              unit tests, every chapter re-executed and compared with its stored
-#                          outputs (nbval), the book built with warnings as errors, and the
-#                          rendered book driven in headless Chromium (installs Debian's chromium)
+#                          outputs (nbval) on another numeric code path (OTHER_PATH below), the
+#                          book built with warnings as errors, and the rendered book driven in
+#                          headless Chromium (installs Debian's chromium)
 #   make mathjax           re-vendor MathJax into _static/mathjax from the npm registry
 #   make figures           redraw every diagram from the models' code into figures/*.svg
 #                          (matplotlib only; the same bytes on every run)
@@ -27,7 +28,7 @@ LOCK    := book-lock.txt
 TORCH   := 2.13.0
 EXTRAS  := dev
 
-.PHONY: book test venv clean chromium mathjax figures lock compat screenshot
+.PHONY: book test venv clean chromium mathjax figures lock compat screenshot other-path
 
 venv: $(STAMP)
 
@@ -71,8 +72,24 @@ ifeq ($(EXECUTE),1)
 endif
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# The chapters are stored executed on this machine's default numeric path (the widest vector
+# kernels it has). `make test` re-executes them on a different one, so that an output depending on
+# float rounding or kernel choice fails on every machine, not only on another vendor's CPU: with
+# AVX-512, the AVX2 kernels of ATen, oneDNN, MKL, OpenBLAS and NumPy; without it, their baseline ones.
+ifneq ($(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes),)
+OTHER_PATH := ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+	OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR"
+else
+OTHER_PATH := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
+	OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
+endif
+
 test: $(STAMP) chromium
-	$(PY) -m pytest tests $(CHAPTERS) --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+	$(OTHER_PATH) $(PY) -m pytest tests $(CHAPTERS) --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+other-path:   # what `make test` sets (tests/test_book.py checks that it changes the kernels)
+	@echo '$(OTHER_PATH)'
 
 # The diagrams are drawn from mnlab.models by mnlab.diagrams (matplotlib, a dependency already).
 figures: $(STAMP)

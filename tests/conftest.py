@@ -1,5 +1,18 @@
+import os
+
 import pytest
 import torch
+
+#: What `make test` sets to run everything on another numeric code path (see the Makefile).
+NUMERIC_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE",
+                          "NPY_DISABLE_CPU_FEATURES")
+
+
+def pytest_report_header(config):
+    """Say which kernels this run uses: the notebooks were stored on the default path."""
+    chosen = [f"{name}={os.environ[name]}" for name in NUMERIC_PATH_VARIABLES if name in os.environ]
+    return (f"numeric path: torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+            f" ({', '.join(chosen) or 'the default kernels'})")
 
 
 @pytest.fixture(autouse=True)

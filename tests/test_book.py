@@ -4,12 +4,17 @@ The chapters' contents are validated by nbval (``make test`` re-executes each no
 compares it with its stored outputs); this file checks what nbval does not.
 """
 import json
+import os
 import pathlib
+import shlex
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import yaml
+
+from mnlab import book, claims
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -55,3 +60,45 @@ def test_book_builds_cleanly_with_warnings_as_errors(tmp_path):
     assert (html / "index.html").exists()
     for name in _toc_files():
         assert (html / f"{name}.html").exists(), name
+
+
+# --------------------------------------------------------------------------- portability and display
+
+
+def test_make_test_runs_on_another_numeric_path_than_the_default():
+    """`make test` re-executes the chapters with other kernels than the machine's default (the
+    path they were stored on), so that an output depending on float rounding fails here too."""
+    from conftest import NUMERIC_PATH_VARIABLES
+
+    printed = subprocess.run(["make", "-s", "--no-print-directory", "other-path"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    other = dict(item.split("=", 1) for item in shlex.split(printed))
+    assert set(other) == set(NUMERIC_PATH_VARIABLES)
+    default_env = {k: v for k, v in os.environ.items() if k not in NUMERIC_PATH_VARIABLES}
+    probe = [sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"]
+    default = subprocess.run(probe, env=default_env, capture_output=True, text=True, check=True).stdout.strip()
+    chosen = subprocess.run(probe, env={**default_env, **other}, capture_output=True, text=True, check=True).stdout
+    assert default in ("AVX512", "AVX2", "DEFAULT") and chosen.strip() != default
+
+
+def test_below_prints_rounding_errors_as_a_bound():
+    table = pd.DataFrame({"step": ["a", "b", "c"], "error": [9.5e-07, 0.0, 2e-4]})
+    shown = book.below(table, "error", 1e-5)
+    assert list(shown.error) == ["< 1e-05", "< 1e-05", "0.0002"]
+    assert table.error.dtype == float   # the data is untouched
+    with pytest.raises(ValueError, match="bound"):
+        book.below(table, "error", 0)
+    with pytest.raises(ValueError, match="column"):
+        book.below(table, "missing", 1e-5)
+
+
+def test_show_claims_shows_the_evidence_and_fails_on_a_must_hold_claim():
+    counted = claims.compare("mobilenet_v1/table6/1.0/params", 4_231_976)
+    timed = claims.statement("SE costs latency", "slower", "0.64×", False, source="mobileone",
+                             evidence=claims.Evidence.TIMING, machine="Test CPU")
+    html = book.show_claims([counted, timed]).to_html()
+    for text in ("count within the printed rounding", "differs: timing on Test CPU", "timing: this machine",
+                 "color: #1a7f37", "color: #b35900"):
+        assert text in html
+    with pytest.raises(claims.ClaimFailed, match="V1 params"):
+        book.show_claims([claims.compare("mobilenet_v1/table6/1.0/params", 5e6, what="V1 params")])
