@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from mnlab.papers import figure
 from mnlab.studies import synthesis as syn
+from mnlab.studies.stored import machine_of
 from mnlab.zoo import COLUMNS
 
 TINY = [("mobilenet_v3_small", 0.5, 64), ("mobileone_s0", None, 64)]
@@ -25,7 +26,7 @@ def test_stored_zoo_measures_once_then_reads_as_stored(tmp_path):
     again = syn.stored_zoo(path, False, configs=TINY, budget_s=0.02)
     assert list(again["latency_ms"]) == [1.5, 2.5] and set(again["cpu"]) == {"Some Other CPU"}
     assert again["reparameterized"].tolist() == [False, True]   # booleans survive the CSV
-    assert "Some Other CPU" in syn.machine_of(again)
+    assert "Some Other CPU" in machine_of(again)
     # remeasure=True times anew on this machine and rewrites the file
     fresh = syn.stored_zoo(path, True, configs=TINY, budget_s=0.02, repeats=2)
     assert "Some Other CPU" not in set(fresh["cpu"]) and (fresh["latency_ms"] > 0).all()

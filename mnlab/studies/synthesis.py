@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mnlab.papers import figure
+from mnlab.studies.stored import write_csv
 from mnlab.zoo import COLUMNS, default_configs, zoo_sweep
 from mnlab.validation import check_int
 
@@ -52,7 +53,7 @@ def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, thread
     ``remeasure`` is true or there is no file yet.
 
     Stored rows are returned exactly as they were measured, whatever machine measured them
-    (see :func:`machine_of`): a chapter shows the stored machine's timings rather than
+    (see :func:`~mnlab.studies.stored.machine_of`): a chapter shows the stored machine's timings rather than
     re-timing on every run. ``configs`` (default :func:`mnlab.zoo.default_configs`),
     ``threads`` and ``budget_s`` go to :func:`mnlab.zoo.zoo_sweep` when measuring; no
     machine-keyed cache is used, the file is rewritten whole. ``repeats`` > 1 sweeps the
@@ -75,20 +76,8 @@ def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, thread
                                     budget_s=budget_s))
     best = np.argmin(np.stack([p["latency_ms"].to_numpy() for p in passes]), axis=0)
     table = pd.DataFrame([passes[k].iloc[i] for i, k in enumerate(best)], columns=COLUMNS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_csv(table, path)
     return read_zoo(path)
-
-
-def machine_of(table: pd.DataFrame) -> str:
-    """The machine a zoo table was timed on, in words ("<cpu>, 1 thread, torch 2.13.0+cpu");
-    several machines are joined with " / "."""
-    machines = (table[["cpu", "logical_cores", "threads", "torch"]].drop_duplicates()
-                .itertuples(index=False))
-    return " / ".join(f"{m.cpu} ({m.logical_cores} logical cores), {m.threads} thread"
-                      f"{'s' if m.threads != 1 else ''}, torch {m.torch}" for m in machines)
 
 
 # --------------------------------------------------------------------------- published top-1

@@ -57,10 +57,15 @@ def width_resolution_grid(widths=(0.25, 0.5, 0.75, 1.0), resolutions=(128, 160, 
 
 
 def scaling_exponent(x, y) -> float:
-    """Slope of the least-squares line through (log x, log y): y ∝ x^slope. α² scaling is slope 2."""
+    """Slope of the least-squares line through (log x, log y): y ∝ x^slope. α² scaling is slope 2.
+
+    A constant y has slope exactly 0 (a fit would leave ±1e-15 of rounding, whose sign depends
+    on the CPU's kernels and would print as "-0")."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) != len(y) or len(x) < 2 or (x <= 0).any() or (y <= 0).any():
         raise ValueError("x and y must be equally long (>= 2) sequences of positive numbers")
+    if (y == y[0]).all():
+        return 0.0
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
