@@ -43,6 +43,7 @@ from mnlab.models import efficientnet_lite
 from mnlab.models.efficientnet_lite import SCALING
 from mnlab.models.layers import Classifier, DepthwiseSeparable, InvertedResidual, conv_bn_act
 from mnlab.papers import figure
+from mnlab.studies.stored import stored_tables
 from mnlab.validation import check_int
 
 #: The names of the README's table, ``efficientnet_lite0`` to ``efficientnet_lite4``.
@@ -444,13 +445,14 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = None,
                        seeds: Sequence[int] = (0, 1, 2), bits: Sequence[int] = (8, 6, 5, 4), *,
-                       data: Digits | None = None, calibration_size: int = 256, **train_kwargs):
+                       data: Digits | None = None, calibration_size: int = 256, **train_kwargs) -> QuantizationStudy:
     """Train one digits net per (activation, seed), then quantize it post-training.
 
     Calibration uses the first ``calibration_size`` training images (never the test set).
-    Returns ``(results, models)``: ``results`` has one row per (activation, seed, bits) with
-    ``float_acc``, ``quant_acc``, ``drop`` (points) and ``logit_error`` (relative error of the
-    logits on the test set); ``models`` maps (activation, seed) to the trained float model.
+    ``results`` has one row per (activation, seed, bits) with ``float_acc``, ``quant_acc``,
+    ``drop`` (points) and ``logit_error`` (relative error of the logits on the test set);
+    ``ranges`` (:func:`range_table`) and ``weights`` (:func:`weight_errors`, with ``activation``)
+    describe the first seed's models.
     """
     activations = STUDY_ACTIVATIONS if activations is None else activations
     data = load_digits_split() if data is None else data
@@ -464,14 +466,42 @@ def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = 
                 ref = model(data.x_test)
             float_acc = accuracy(model, data.x_test, data.y_test)
             for b in bits:
-                q = fake_quantize_model(model, calib, b)
                 with torch.no_grad():
-                    out = q(data.x_test)
+                    out = fake_quantize_model(model, calib, b)(data.x_test)
                 quant_acc = 100.0 * (out.argmax(1) == data.y_test).float().mean().item()
                 rows.append({"activation": label, "seed": seed, "bits": b, "float_acc": float_acc,
                              "quant_acc": quant_acc, "drop": float_acc - quant_acc,
                              "logit_error": relative_error(out, ref)})
-    return pd.DataFrame(rows), models
+    first = seeds[0]
+    weights = pd.concat([weight_errors(models[(label, first)]).assign(activation=label) for label in activations],
+                        ignore_index=True)
+    return QuantizationStudy(pd.DataFrame(rows), range_table(models, calib, seed=first), weights)
+
+
+@dataclass
+class QuantizationStudy:
+    """What :func:`quantization_study` found: ``results`` per (activation, seed, bits), and the
+    per-tensor ``ranges`` and per-layer ``weights`` errors of the first seed's models."""
+
+    results: pd.DataFrame
+    ranges: pd.DataFrame
+    weights: pd.DataFrame
+
+
+def stored_quantization_study(prefix: str, remeasure: bool, *, seeds: Sequence[int] = (0, 1, 2),
+                              bits: Sequence[int] = (8, 6, 5, 4)) -> QuantizationStudy:
+    """The study as stored in ``<prefix>.results.csv``, ``.ranges.csv`` and ``.weights.csv``
+    (each row with the machine that trained it, :mod:`mnlab.studies.stored`); trained afresh on
+    this machine and stored when ``remeasure`` is true or a file is missing. A stored study that
+    does not hold exactly the activations, seeds and bits asked for is an error."""
+    paths = {part: f"{prefix}.{part}.csv" for part in ("results", "ranges", "weights")}
+    tables = stored_tables(paths, remeasure, lambda: vars(quantization_study(seeds=tuple(seeds), bits=tuple(bits))))
+    study = QuantizationStudy(**tables)
+    expected = {(a, s, b) for a in STUDY_ACTIVATIONS for s in seeds for b in bits}
+    if set(zip(study.results.activation, study.results.seed, study.results.bits)) != expected:
+        raise ValueError(f"{paths['results']} does not hold the study asked for (activations "
+                         f"{list(STUDY_ACTIVATIONS)} × seeds {tuple(seeds)} × bits {tuple(bits)}); re-run with remeasure=True")
+    return study
 
 
 def summarize_study(results: pd.DataFrame) -> pd.DataFrame:

@@ -36,6 +36,7 @@ from mnlab.analysis.memory import BlockMemory
 from mnlab.models import create_model
 from mnlab.models.layers import InvertedResidual, conv_bn_act
 from mnlab.models.mobilenet_v2 import BOTTLENECKS
+from mnlab.studies.stored import stored_tables
 from mnlab.validation import check_int, check_real
 
 # --------------------------------------------------------------------------- the block
@@ -416,19 +417,17 @@ def run_ablation(variants=tuple(VARIANTS), seeds=(0, 1, 2, 3, 4), *, epochs: int
 
 def stored_ablation(path: str | os.PathLike, remeasure: bool, *, seeds=(0, 1, 2, 3, 4),
                     epochs: int = 15) -> pd.DataFrame:
-    """The ablation as stored in ``path`` (CSV); trained afresh and written there when
-    ``remeasure`` is true or the file is missing. A stored table that does not hold exactly
-    the variants, seeds and epochs asked for is an error, not silently used."""
-    path = os.fspath(path)
-    if remeasure or not os.path.exists(path):
-        table = run_ablation(tuple(VARIANTS), tuple(seeds), epochs=epochs)
-        table.to_csv(path, index=False, float_format="%.6g")
-    table = pd.read_csv(path)
+    """The ablation as stored in ``path`` (CSV, each row with the machine that trained it, see
+    :mod:`mnlab.studies.stored`); trained afresh and written there when ``remeasure`` is true or
+    the file is missing. A stored table that does not hold exactly the variants, seeds and
+    epochs asked for is an error, not silently used."""
+    table = stored_tables({"ablation": path}, remeasure,
+                          lambda: {"ablation": run_ablation(tuple(VARIANTS), tuple(seeds), epochs=epochs)})["ablation"]
     expected = {(v, s, e) for v in VARIANTS for s in seeds for e in range(1, epochs + 1)}
     found = set(zip(table.variant, table.seed, table.epoch))
     if found != expected:
-        raise ValueError(f"{path} does not hold the ablation asked for ({len(VARIANTS)} variants × seeds "
-                         f"{tuple(seeds)} × {epochs} epochs); re-run with remeasure=True")
+        raise ValueError(f"{os.fspath(path)} does not hold the ablation asked for ({len(VARIANTS)} variants × "
+                         f"seeds {tuple(seeds)} × {epochs} epochs); re-run with remeasure=True")
     return table
 
 
