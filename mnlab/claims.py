@@ -39,8 +39,8 @@ class Evidence(Enum):
     COUNT = "count"                               # counted exactly from the model
     EQUIVALENCE = "numerical equivalence"         # two computations equal within float rounding
     PROXY = "proxy experiment (toy data)"         # a small stand-in experiment, results stored
-    TIMING_EFFECT = "timing: large effect, one interleaved run"   # ratio with a margin
-    TIMING = "timing: this machine"               # hardware-dependent; never must-hold
+    TIMING_EFFECT = "timing (large effect, one interleaved run)"   # a ratio with a margin
+    TIMING = "timing (hardware-dependent)"        # a finding about one machine; never must-hold
 
     @property
     def machine_independent(self) -> bool:
@@ -59,7 +59,7 @@ class Claim:
     ``measured`` is our number (``None`` for a qualitative statement, whose evidence is in words
     in ``observed``); ``gap`` is the relative difference to the published figure, (measured −
     published) / published, or ``None``. ``agreement`` says how a holding numeric claim agreed:
-    ``"exact"``, ``"rounding"`` or ``"tolerance"`` (empty for statements). ``machine`` names the
+    ``"exact"``, ``"rounding"``, ``"tolerance"`` or ``"range"`` (empty for statements). ``machine`` names the
     machine a timing was measured on. ``unit`` and ``like`` (a printed figure) say how ``measured`` is displayed.
     """
 
@@ -88,8 +88,9 @@ class Claim:
                              "measured within one interleaved run, with a margin)")
         if self.evidence.is_timing and not self.machine:
             raise ValueError(f"claim {self.what!r}: a timing must name the machine that measured it")
-        if self.agreement not in ("", "exact", "rounding", "tolerance"):
-            raise ValueError(f"agreement must be '', 'exact', 'rounding' or 'tolerance', got {self.agreement!r}")
+        if self.agreement not in ("", "exact", "rounding", "tolerance", "range"):
+            raise ValueError(f"agreement must be '', 'exact', 'rounding', 'tolerance' or 'range', "
+                             f"got {self.agreement!r}")
 
     @property
     def verdict(self) -> str:
@@ -103,7 +104,8 @@ class Claim:
             return f"timing on {self.machine}"
         if self.evidence is Evidence.COUNT:
             return {"": "exact count", "exact": "exact count", "rounding": "count within the printed rounding",
-                    "tolerance": f"count within {self.tolerance.split(' or ')[0]}"}[self.agreement]
+                    "tolerance": f"count within {self.tolerance.split(' or ')[0]}",
+                    "range": "count inside the range"}[self.agreement]
         return self.evidence.value
 
     @property
@@ -192,7 +194,8 @@ def within(low_key: str, high_key: str, measured: float, *, what: str, must_hold
     holds = low.value <= measured <= high.value
     must_hold = _must_hold(evidence, must_hold)
     return Claim(what, f"{low.printed}–{high.printed}", measured, "inside the range", None, holds,
-                 low.citation, evidence, must_hold, note or low.note, machine=_machine(evidence, machine))
+                 low.citation, evidence, must_hold, note or low.note, agreement="range" if holds else "",
+                 machine=_machine(evidence, machine))
 
 
 def statement(what: str, paper: str, observed: str, holds: bool, *, source: str, evidence: Evidence,

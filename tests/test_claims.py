@@ -137,7 +137,7 @@ def test_range_and_statement_claims_and_table():
     assert inside.holds and not outside.holds and said.holds
     assert (inside.measured, inside.measured_text, inside.gap) == (8.7, "8.7", None)
     table = claims.claims_table([inside, outside, said])
-    assert list(table.verdict) == ["exact count", "differs (documented)", "proxy experiment (toy data)"]
+    assert list(table.verdict) == ["count inside the range", "differs (documented)", "proxy experiment (toy data)"]
     assert list(table.must_hold) == [True, False, True]
     with pytest.raises(ValueError, match="non-empty"):
         claims.claims_table([])

@@ -216,12 +216,13 @@ def test_one_seed_reproduces_the_stored_study():
     """Seed 0 of every activation, trained again (here, on whatever kernels this run uses),
     lands within stated tolerances of the figures the chapter reads from chapters/data.
 
-    Training is deterministic on one CPU, but another CPU's kernels (or AVX2 instead of
-    AVX-512 on the same CPU) round the last bits differently and training takes a slightly
-    different path. Measured between such paths: float accuracy within 0.44 points (2 of the
-    450 test images), 8-bit drop within 0.22 points, 8-bit logit error within 14% of its value,
-    the widest activation ranges within 1%. The tolerances are 2-3 times those, and the
-    directions the chapter's claims rest on must hold in the re-run itself."""
+    Training is deterministic on one CPU, but another CPU's kernels (or AVX2 or baseline
+    kernels instead of AVX-512 on the same CPU) round the last bits differently and training
+    takes a slightly different path. Measured between such paths, all nine networks: float
+    accuracy within 0.67 points (3 of the 450 test images), 8-bit drop within 0.44 points,
+    8-bit logit error within 0.009 (it is 0.015-0.033), the widest activation ranges within
+    0.01%. The tolerances are about twice those, and the directions the chapter's claims rest
+    on must hold in the re-run itself."""
     stored = lite.stored_quantization_study(str(STORED), False)
     again = lite.quantization_study(seeds=(0,), bits=(8,))
     keys = ["activation", "seed", "bits"]
@@ -229,10 +230,10 @@ def test_one_seed_reproduces_the_stored_study():
     assert len(both) == 3
     assert (both.float_acc_again - both.float_acc_stored).abs().max() <= 1.5
     assert (both.drop_again - both.drop_stored).abs().max() <= 1.0
-    assert ((both.logit_error_again / both.logit_error_stored - 1).abs() <= 0.35).all()
+    assert (both.logit_error_again - both.logit_error_stored).abs().max() <= 0.015
     ranges, ranges_stored = (lite.range_summary(s.ranges).set_index("activation") for s in (again, stored))
     assert (ranges.int8_tensors == ranges_stored.int8_tensors).all()
-    assert ((ranges.widest_activation / ranges_stored.widest_activation - 1).abs() <= 0.15).all()
+    assert ((ranges.widest_activation / ranges_stored.widest_activation - 1).abs() <= 0.05).all()
     # the chapter's claims, on the re-run: ReLU6 bounded, smaller int8 error, drop within the README's
     err = again.results.set_index("activation").logit_error
     assert ranges.widest_activation["ReLU6"] <= 6 < ranges.widest_activation["swish"]

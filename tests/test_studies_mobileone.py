@@ -83,9 +83,12 @@ def test_interleaved_latency_and_tiny_studies():
     assert list(acts["activation"]) == list(mo.STUDY_ACTIVATIONS) and acts.loc[0, "deploy_vs_relu"] == 1
 
 
-def test_time_forms_one_model_small_input():
-    table = mo.time_forms(["mobileone_s0"], resolution=64, rounds=1, budget_s=0.01)
+def test_time_forms_pairs_the_two_forms_round_by_round():
+    table = mo.time_forms(["mobileone_s0"], resolution=64, rounds=3, budget_s=0.01)
     assert list(table.columns) == ["model", "train_ms", "reparam_ms", "speedup"] and table.loc[0, "model"] == "S0"
+    assert table.loc[0, "train_ms"] > 0 and table.loc[0, "reparam_ms"] > 0 and table.loc[0, "speedup"] > 0
+    with pytest.raises(ValueError, match="rounds"):
+        mo.time_forms(["mobileone_s0"], resolution=64, rounds=0)
 
 
 def test_correlation_pivot():
@@ -110,3 +113,4 @@ def test_deployed_wrapper_times_like_a_model_and_matches_eager():
     assert times["eager"] > 0
     with pytest.raises(ValueError, match="backend"):
         mo.interleaved_latency({"a": model}, 32, backend="onnx")
+

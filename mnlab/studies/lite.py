@@ -500,7 +500,8 @@ def stored_quantization_study(prefix: str, remeasure: bool, *, seeds: Sequence[i
     expected = {(a, s, b) for a in STUDY_ACTIVATIONS for s in seeds for b in bits}
     if set(zip(study.results.activation, study.results.seed, study.results.bits)) != expected:
         raise ValueError(f"{paths['results']} does not hold the study asked for (activations "
-                         f"{list(STUDY_ACTIVATIONS)} × seeds {tuple(seeds)} × bits {tuple(bits)}); re-run with remeasure=True")
+                         f"{list(STUDY_ACTIVATIONS)} × seeds {tuple(seeds)} × bits {tuple(bits)}); "
+                         "re-run with remeasure=True")
     return study
 
 

@@ -187,19 +187,34 @@ def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budge
     return {k: float(table.loc[str(i), "min_ms"]) for i, k in enumerate(keys)}
 
 
-def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 2,
-               budget_s: float = 0.2) -> pd.DataFrame:
+def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
+               budget_s: float = 0.05) -> pd.DataFrame:
     """Latency (ms, batch 1, one thread, eager) of each MobileOne in its train-time and its
-    re-parameterized form (:func:`interleaved_latency`). Columns ``model``, ``train_ms``,
-    ``reparam_ms``, ``speedup``."""
-    models = {}
+    re-parameterized form, and the speed-up between them.
+
+    Each round times the two forms of one variant back to back
+    (:func:`mnlab.analysis.compare_latency`), so that both see the same load on the machine;
+    ``speedup`` is the median over ``rounds`` of these paired ratios, which holds on a busy
+    machine. ``train_ms`` and ``reparam_ms`` are the
+    fastest round medians. Columns ``model``, ``train_ms``, ``reparam_ms``, ``speedup``.
+    """
+    rounds = _check_int(rounds, "rounds", 1)
+    pairs = {}
     for name in names:
         torch.manual_seed(0)
         train = create_model(name).eval()
-        models[(name, "train")], models[(name, "reparam")] = train, reparameterize(train)
-    times = interleaved_latency(models, resolution, rounds=rounds, budget_s=budget_s)
-    rows = [{"model": "S" + name[-1], "train_ms": times[(name, "train")], "reparam_ms": times[(name, "reparam")],
-             "speedup": times[(name, "train")] / times[(name, "reparam")]} for name in names]
+        pairs[name] = {"train": train, "reparam": reparameterize(train)}
+    shape = (1, 3, resolution, resolution)
+    medians = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            pair = compare_latency(pairs[name], shape, rounds=1, budget_s=budget_s, min_runs=3)
+            medians[name].append(pair.median_ms)
+    rows = []
+    for name in names:
+        table = pd.DataFrame(medians[name])
+        rows.append({"model": "S" + name[-1], "train_ms": table.train.min(), "reparam_ms": table.reparam.min(),
+                     "speedup": float((table.train / table.reparam).median())})
     return pd.DataFrame(rows)
 
 

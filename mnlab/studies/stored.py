@@ -62,13 +62,16 @@ def stored_tables(paths: dict[str, str | os.PathLike], remeasure: bool,
             for name, path in paths.items()}
 
 
-def machine_of(table: pd.DataFrame) -> str:
+def machine_of(table: pd.DataFrame, *, cpu_only: bool = False) -> str:
     """The machine(s) a stored table was produced on, in words: "<cpu> (<n> logical cores),
-    1 thread, torch 2.13.0+cpu" (", AVX512 kernels" when recorded); several joined by " / "."""
+    1 thread, torch 2.13.0+cpu" (", AVX512 kernels" when recorded), or only the CPU's name;
+    several joined by " / "."""
     columns = [c for c in ("cpu", "logical_cores", "threads", "torch", "cpu_capability") if c in table]
     missing = {"cpu", "logical_cores", "threads", "torch"} - set(columns)
     if missing:
         raise ValueError(f"table does not record its machine (missing columns {sorted(missing)})")
+    if cpu_only:
+        return " / ".join(table["cpu"].drop_duplicates())
     words = []
     for m in table[columns].drop_duplicates().to_dict("records"):
         text = (f"{m['cpu']} ({m['logical_cores']} logical cores), {m['threads']} thread"
