@@ -10,7 +10,7 @@ Claims marked ``must_hold`` make :func:`check` raise, so a notebook (and its CI 
 when a result the book relies on stops holding. Only evidence that is the same on every x86-64
 CPU, idle or loaded, may be must-hold: counts, numerical equivalences, proxy experiments read
 from stored results, and large timing effects measured within one interleaved run with a margin
-(:attr:`Evidence.TIMING_EFFECT`). A hardware-dependent timing (:attr:`Evidence.TIMING`) is a
+(``Evidence.TIMING_EFFECT``). A hardware-dependent timing (``Evidence.TIMING``) is a
 finding about the machine that measured it, shown beside what the paper measured on its device;
 it is never must-hold. A claim we knowingly do not reproduce is marked ``must_hold=False`` with
 the reason in ``note``.
@@ -49,6 +49,7 @@ class Evidence(Enum):
 
     @property
     def is_timing(self) -> bool:
+        """True for both kinds of timing: their verdicts name the machine."""
         return self in (Evidence.TIMING, Evidence.TIMING_EFFECT)
 
 
@@ -56,11 +57,12 @@ class Evidence(Enum):
 class Claim:
     """One row of a claims table.
 
-    ``measured`` is our number (``None`` for a qualitative statement, whose evidence is in words
-    in ``observed``); ``gap`` is the relative difference to the published figure, (measured −
-    published) / published, or ``None``. ``agreement`` says how a holding numeric claim agreed:
-    ``"exact"``, ``"rounding"``, ``"tolerance"`` or ``"range"`` (empty for statements). ``machine`` names the
-    machine a timing was measured on. ``unit`` and ``like`` (a printed figure) say how ``measured`` is displayed.
+    ``measured`` is our number (``None`` for a qualitative statement, whose evidence is in
+    words in ``observed``); ``gap`` is the relative difference to the published figure,
+    (measured − published) / published, or ``None``. ``agreement`` says how a holding numeric
+    claim agreed ("exact", "within the printed rounding", "within ±3%", "inside the range";
+    empty for statements). ``machine`` names the machine a timing was measured on. ``unit`` and
+    ``like`` (a printed figure) say how ``measured`` is displayed.
     """
 
     what: str
@@ -88,9 +90,6 @@ class Claim:
                              "measured within one interleaved run, with a margin)")
         if self.evidence.is_timing and not self.machine:
             raise ValueError(f"claim {self.what!r}: a timing must name the machine that measured it")
-        if self.agreement not in ("", "exact", "rounding", "tolerance", "range"):
-            raise ValueError(f"agreement must be '', 'exact', 'rounding', 'tolerance' or 'range', "
-                             f"got {self.agreement!r}")
 
     @property
     def verdict(self) -> str:
@@ -103,9 +102,7 @@ class Claim:
         if self.evidence.is_timing:
             return f"timing on {self.machine}"
         if self.evidence is Evidence.COUNT:
-            return {"": "exact count", "exact": "exact count", "rounding": "count within the printed rounding",
-                    "tolerance": f"count within {self.tolerance.split(' or ')[0]}",
-                    "range": "count inside the range"}[self.agreement]
+            return "exact count" if self.agreement in ("", "exact") else f"count {self.agreement}"
         return self.evidence.value
 
     @property
@@ -117,6 +114,7 @@ class Claim:
 
     @property
     def gap_text(self) -> str:
+        """``gap`` as a signed percentage ("+5.4%"), empty when there is none."""
         return "" if self.gap is None else f"{self.gap:+.1%}"
 
 
@@ -175,11 +173,11 @@ def compare(key: str | Published, measured: float, *, what: str | None = None, t
     diff = abs(measured - pub.value)
     half_unit = pub.half_unit if rounding else 0.0
     holds = diff <= max(tolerance * abs(pub.value), half_unit)
-    agreement = "" if not holds else "exact" if diff == 0 else "rounding" if diff <= half_unit else "tolerance"
     gap = (measured - pub.value) / pub.value if pub.value else math.inf
-    words = f"±{tolerance:.0%}" if tolerance >= 0.01 else f"±{tolerance:.1%}"
-    if rounding:
-        words += " or printed rounding"
+    relative = f"±{tolerance:.0%}" if tolerance >= 0.01 else f"±{tolerance:.1%}"
+    words = relative + (" or printed rounding" if rounding else "")
+    agreement = ("" if not holds else "exact" if diff == 0 else "within the printed rounding" if diff <= half_unit
+                 else f"within {relative}")
     must_hold = _must_hold(evidence, must_hold)
     return Claim(what or pub.key, pub.printed, measured, words, gap, holds, pub.citation, evidence, must_hold,
                  note or pub.note, agreement=agreement, machine=_machine(evidence, machine), unit=pub.unit,
@@ -194,7 +192,7 @@ def within(low_key: str, high_key: str, measured: float, *, what: str, must_hold
     holds = low.value <= measured <= high.value
     must_hold = _must_hold(evidence, must_hold)
     return Claim(what, f"{low.printed}–{high.printed}", measured, "inside the range", None, holds,
-                 low.citation, evidence, must_hold, note or low.note, agreement="range" if holds else "",
+                 low.citation, evidence, must_hold, note or low.note, agreement="inside the range" if holds else "",
                  machine=_machine(evidence, machine))
 
 
