@@ -49,7 +49,7 @@ class Evidence(Enum):
 
     @property
     def is_timing(self) -> bool:
-        """True for both kinds of timing: their verdicts name the machine."""
+        """Whether the evidence is a timing (of either kind), whose verdict names the machine."""
         return self in (Evidence.TIMING, Evidence.TIMING_EFFECT)
 
 

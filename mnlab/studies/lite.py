@@ -443,9 +443,20 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return 100.0 * (model(x).argmax(1) == y).float().mean().item()
 
 
+@dataclass
+class QuantizationStudy:
+    """What :func:`quantization_study` found: ``results`` per (activation, seed, bits), and the
+    per-tensor ``ranges`` and per-layer ``weights`` errors of the first seed's models."""
+
+    results: pd.DataFrame
+    ranges: pd.DataFrame
+    weights: pd.DataFrame
+
+
 def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = None,
                        seeds: Sequence[int] = (0, 1, 2), bits: Sequence[int] = (8, 6, 5, 4), *,
-                       data: Digits | None = None, calibration_size: int = 256, **train_kwargs) -> QuantizationStudy:
+                       data: Digits | None = None, calibration_size: int = 256,
+                       **train_kwargs) -> QuantizationStudy:
     """Train one digits net per (activation, seed), then quantize it post-training.
 
     Calibration uses the first ``calibration_size`` training images (never the test set).
@@ -478,16 +489,6 @@ def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = 
     return QuantizationStudy(pd.DataFrame(rows), range_table(models, calib, seed=first), weights)
 
 
-@dataclass
-class QuantizationStudy:
-    """What :func:`quantization_study` found: ``results`` per (activation, seed, bits), and the
-    per-tensor ``ranges`` and per-layer ``weights`` errors of the first seed's models."""
-
-    results: pd.DataFrame
-    ranges: pd.DataFrame
-    weights: pd.DataFrame
-
-
 def stored_quantization_study(prefix: str, remeasure: bool, *, seeds: Sequence[int] = (0, 1, 2),
                               bits: Sequence[int] = (8, 6, 5, 4)) -> QuantizationStudy:
     """The study as stored in ``<prefix>.results.csv``, ``.ranges.csv`` and ``.weights.csv``
@@ -495,8 +496,8 @@ def stored_quantization_study(prefix: str, remeasure: bool, *, seeds: Sequence[i
     this machine and stored when ``remeasure`` is true or a file is missing. A stored study that
     does not hold exactly the activations, seeds and bits asked for is an error."""
     paths = {part: f"{prefix}.{part}.csv" for part in ("results", "ranges", "weights")}
-    tables = stored_tables(paths, remeasure, lambda: vars(quantization_study(seeds=tuple(seeds), bits=tuple(bits))))
-    study = QuantizationStudy(**tables)
+    study = QuantizationStudy(**stored_tables(
+        paths, remeasure, lambda: vars(quantization_study(seeds=tuple(seeds), bits=tuple(bits)))))
     expected = {(a, s, b) for a in STUDY_ACTIVATIONS for s in seeds for b in bits}
     if set(zip(study.results.activation, study.results.seed, study.results.bits)) != expected:
         raise ValueError(f"{paths['results']} does not hold the study asked for (activations "
