@@ -47,5 +47,6 @@ def test_machine_of_names_every_machine():
                                         "AMD EPYC (4 logical cores), 2 threads, torch 2.13.0+cpu, AVX512 kernels")
     assert stored.machine_of(table.drop(columns="cpu_capability")).endswith("2 threads, torch 2.13.0+cpu")
     assert stored.machine_of(table, cpu_only=True) == "Intel Xeon / AMD EPYC"
+    assert stored.machine_of(table[["cpu"]], cpu_only=True) == "Intel Xeon / AMD EPYC"
     with pytest.raises(ValueError, match="cpu"):
         stored.machine_of(pd.DataFrame({"x": [1]}))
