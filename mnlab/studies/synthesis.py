@@ -271,10 +271,10 @@ def cheapest_reaching(table: pd.DataFrame, top1: float, cost: str = "latency_ms"
 def runtime_speedup(model, resolution: int, *, rounds: int = 3, budget_s: float = 0.2) -> dict:
     """Eager PyTorch against the deploy form (BN folded, TorchScript frozen and optimized) of the
     same model, timed interleaved: ``eager_ms``, ``deploy_ms`` and ``speedup`` (eager / deploy)."""
-    from mnlab.analysis.latency import deployed
+    from mnlab.analysis import deploy
     from mnlab.studies.mobileone import interleaved_latency
 
-    times = interleaved_latency({"eager": model, "deploy": deployed(model, resolution)}, resolution,
+    times = interleaved_latency({"eager": model, "deploy": deploy(model, resolution, backend="deploy")}, resolution,
                                 rounds=rounds, budget_s=budget_s)
     return {"eager_ms": times["eager"], "deploy_ms": times["deploy"],
             "speedup": times["eager"] / times["deploy"]}
