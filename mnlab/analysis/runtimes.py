@@ -203,31 +203,35 @@ def quantize_int8(fp32_path: Path, samples: Sequence[torch.Tensor], path: Path) 
             leftover.unlink(missing_ok=True)
 
 
-def ort_profile(path: Path, x: torch.Tensor, threads: int, runs: int, warmup: int, workdir: Path):
-    """Run ``path`` ``warmup`` + ``runs`` times under ORT's profiler.
+class ProfiledSession:
+    """An ONNX Runtime session (as :func:`ort_session`) under ORT's profiler; ``finish`` returns
+    the optimized graph that ran (``onnx.ModelProto``), each run's list of (node name, op type,
+    µs) from the profiler's "Node" events and each run's ``model_run`` µs."""
 
-    Returns the optimized graph (``onnx.ModelProto``: the nodes that ran), the per-run list of
-    (node name, op type, µs) from the profiler's "Node" events, and each run's ``model_run`` µs.
-    """
-    import onnx
+    def __init__(self, path: Path, threads: int, workdir: Path):
+        self.optimized = workdir / "optimized.onnx"
+        self.session = ort_session(path, threads, profile_prefix=str(workdir / "ort_profile"),
+                                   optimized_path=self.optimized)
+        self.input_name = self.session.get_inputs()[0].name
 
-    optimized = workdir / "optimized.onnx"
-    session = ort_session(path, threads, profile_prefix=str(workdir / "ort_profile"), optimized_path=optimized)
-    feed = {session.get_inputs()[0].name: x.contiguous().numpy()}
-    for _ in range(warmup + runs):
-        session.run(None, feed)
-    with open(session.end_profiling(), encoding="utf-8") as f:
-        events = json.load(f)
-    runs_nodes, totals, current = [], [], []
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            current.append((event["name"][: -len("_kernel_time")], event["args"].get("op_name", ""),
-                            float(event["dur"])))
-        elif event.get("cat") == "Session" and event["name"] == "model_run":
-            runs_nodes.append(current)
-            totals.append(float(event["dur"]))
-            current = []
-    return onnx.load(str(optimized)), runs_nodes[warmup:], totals[warmup:]
+    def run(self, x: torch.Tensor) -> None:
+        self.session.run(None, {self.input_name: x.detach().contiguous().numpy()})
+
+    def finish(self):
+        import onnx
+
+        with open(self.session.end_profiling(), encoding="utf-8") as f:
+            events = json.load(f)
+        per_run, totals, current = [], [], []
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                current.append((event["name"][: -len("_kernel_time")], event["args"].get("op_name", ""),
+                                float(event["dur"])))
+            elif event.get("cat") == "Session" and event["name"] == "model_run":
+                per_run.append(current)
+                totals.append(float(event["dur"]))
+                current = []
+        return onnx.load(str(self.optimized)), per_run, totals
 
 
 # --------------------------------------------------------------------------- ExecuTorch XNNPACK
@@ -273,10 +277,10 @@ class XnnpackEngine:
     def set_threads(self, threads: int) -> None:
         from executorch.extension.pybindings import portable_lib
 
-        if portable_lib._threadpool_get_thread_count() != threads:
-            with quiet_native():
+        with quiet_native():   # the pool's first use prints what cpuinfo finds
+            if portable_lib._threadpool_get_thread_count() != threads:
                 portable_lib._unsafe_reset_threadpool(threads)
-            _POOL_GENERATION[0] += 1
+                _POOL_GENERATION[0] += 1
         self._load()
 
     def _load(self) -> None:

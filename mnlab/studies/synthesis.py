@@ -28,13 +28,7 @@ _BOOL_COLUMNS = ("reparameterized", "noisy")
 
 # --------------------------------------------------------------------------- the stored sweep
 
-def read_zoo(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache).
-
-    Raises ``FileNotFoundError`` if there is no file and ``ValueError`` if it lacks a column of
-    :data:`mnlab.zoo.COLUMNS`.
-    """
-    path = Path(path)
+def _read_all(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no zoo table at {str(path)!r}; run stored_zoo(path, remeasure=True)")
     table = pd.read_csv(path, dtype={"fingerprint": str, "cpu": str, "torch": str})
@@ -46,16 +40,28 @@ def read_zoo(path: str | os.PathLike) -> pd.DataFrame:
     return table[COLUMNS]
 
 
+def read_zoo(path: str | os.PathLike, backend: str = "eager") -> pd.DataFrame:
+    """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache):
+    its rows timed on ``backend`` (one of :data:`mnlab.analysis.BACKENDS`).
+
+    Raises ``FileNotFoundError`` if there is no file and ``ValueError`` if it lacks a column of
+    :data:`mnlab.zoo.COLUMNS`.
+    """
+    table = _read_all(Path(path))
+    return table[table["backend"] == backend].reset_index(drop=True)
+
+
 def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, threads: int = 1,
-               budget_s: float = 1.0, repeats: int = 1) -> pd.DataFrame:
-    """The zoo sweep as stored at ``path``; measured on this machine (and stored) only if
-    ``remeasure`` is true or there is no file yet.
+               budget_s: float = 1.0, repeats: int = 1, backend: str = "eager") -> pd.DataFrame:
+    """The zoo sweep on ``backend`` as stored at ``path``; measured on this machine (and stored)
+    only if ``remeasure`` is true or the file has no rows for ``backend`` yet.
 
     Stored rows are returned exactly as they were measured, whatever machine measured them
     (see :func:`machine_of`): a chapter shows the stored machine's timings rather than
     re-timing on every run. ``configs`` (default :func:`mnlab.zoo.default_configs`),
-    ``threads`` and ``budget_s`` go to :func:`mnlab.zoo.zoo_sweep` when measuring; no
-    machine-keyed cache is used, the file is rewritten whole. ``repeats`` > 1 sweeps the
+    ``threads``, ``budget_s`` and ``backend`` go to :func:`mnlab.zoo.zoo_sweep` when measuring;
+    no machine-keyed cache is used, the file's rows for ``backend`` are replaced and the other
+    backends' rows kept. ``repeats`` > 1 sweeps the
     whole list that many times and keeps, per configuration, the pass with the lowest median:
     on a shared machine a neighbour's burst only ever slows a pass down, and sweeping the whole
     list each time spreads a burst over different configurations.
@@ -64,22 +70,25 @@ def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, thread
     if not isinstance(remeasure, (bool, np.bool_)):
         raise ValueError(f"remeasure must be True or False, got {remeasure!r}")
     check_int(repeats, "repeats", at_least=1)
-    if path.exists() and not remeasure:
-        return read_zoo(path)
+    others = _read_all(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+    if not remeasure and (others["backend"] == backend).any():
+        return read_zoo(path, backend)
     configs = default_configs() if configs is None else configs
     passes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # noisy timings are flagged in the table
         for _ in range(repeats):
             passes.append(zoo_sweep(configs, cache=None, threads=threads, progress=False,
-                                    budget_s=budget_s))
+                                    budget_s=budget_s, backend=backend))
     best = np.argmin(np.stack([p["latency_ms"].to_numpy() for p in passes]), axis=0)
     table = pd.DataFrame([passes[k].iloc[i] for i, k in enumerate(best)], columns=COLUMNS)
+    others = others[others["backend"] != backend]
+    table = pd.concat([others, table], ignore_index=True) if len(others) else table
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     table.to_csv(tmp, index=False)
     os.replace(tmp, path)
-    return read_zoo(path)
+    return read_zoo(path, backend)
 
 
 def machine_of(table: pd.DataFrame) -> str:
