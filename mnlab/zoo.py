@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mnlab.analysis import analyze, measure_latency
-from mnlab.analysis.deploy import check_backend
+from mnlab.analysis.deployment import check_backend
 from mnlab.analysis.latency import check_threads, environment, machine_fingerprint
 from mnlab.models import check_model_name, create_model, default_resolution, family, reparameterize
 from mnlab.validation import check_int, check_real
@@ -267,7 +267,7 @@ def zoo_sweep(configs=None, *, cache: str | os.PathLike | None = DEFAULT_CACHE, 
     cache are reused unless ``remeasure``; each new row is written as soon as it is measured,
     so an interrupted sweep resumes where it stopped. ``budget_s`` is each timing's sampling
     budget (see :func:`~mnlab.analysis.measure_latency`). ``backend``: what is timed, one of
-    :data:`mnlab.analysis.BACKENDS` (a deployed backend times each configuration's deployed
+    ``mnlab.analysis.BACKENDS`` (a deployed backend times each configuration's deployed
     form, BatchNorm folded). Columns: :data:`COLUMNS`.
 
     The cache: an empty file is an empty cache; a row with a missing measurement is measured

@@ -15,7 +15,7 @@ from torch import nn
 
 from mnlab.analysis import BACKENDS, DeployedModule, UnsupportedOperatorError, compare_latency, deploy
 from mnlab.analysis import runtimes
-from mnlab.analysis.deploy import FP32_RTOL, INT8_RTOL, artefact_key, deploy_form, fold_batchnorm
+from mnlab.analysis.deployment import FP32_RTOL, INT8_RTOL, artefact_key, deploy_form, fold_batchnorm
 from mnlab.analysis.latency import measure_latency
 from mnlab.models import create_model, list_models
 from mnlab.studies.mobileone import randomize_batchnorm_

@@ -320,10 +320,13 @@ def test_profile_rejects_a_report_that_is_not_one(report):
         profile_layers(residual_net(), 16, runs=1, report=report)
 
 
-def test_profile_rejects_a_backend_it_cannot_profile():
+def test_profile_rejects_a_backend_it_cannot_profile_and_a_deployed_form():
+    from mnlab.analysis.deployment import deploy
     from mnlab.analysis.profile import profile_layers
     with pytest.raises(ValueError, match="backend"):
         profile_layers(residual_net(), 16, runs=1, backend="xnnpack")
+    with pytest.raises(ValueError, match="deployed form"):
+        profile_layers(deploy(residual_net(), 16, backend="deploy"), 16, runs=1)
 
 
 def test_profile_on_onnxruntime_maps_fused_nodes_to_rows_and_adds_up(counting, tmp_path, monkeypatch):

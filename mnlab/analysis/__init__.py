@@ -5,7 +5,7 @@ Never imports :mod:`mnlab.models`; a model's name means nothing here.
 from mnlab.analysis.counting import COLUMNS, Count, OpCall, Report, analyze, register_op, unregister_op
 from mnlab.analysis.liveness import LiveBytes
 from mnlab.analysis.memory import BlockMemory, block_memory_table, default_blocks
-from mnlab.analysis.deploy import BACKENDS, DeployedModule, UnsupportedOperatorError, deploy, fold_batchnorm
+from mnlab.analysis.deployment import BACKENDS, DeployedModule, UnsupportedOperatorError, deploy, fold_batchnorm
 from mnlab.analysis.latency import LatencyResult, compare_latency, measure_latency
 from mnlab.analysis.profile import LayerProfile, profile_layers
 from mnlab.analysis.roofline import MachinePeaks, machine_peaks, matmul_curve, roofline

@@ -6,10 +6,10 @@ CPU at hand: batch 1, eval mode, ``torch.inference_mode()``, one thread unless a
 then samples until their spread is small or a time budget runs out. The median and the IQR are
 reported, never the mean alone, because a shared machine adds a long right tail of slow runs.
 
-``backend`` (:data:`~mnlab.analysis.deploy.BACKENDS`) says *what* is timed: ``"eager"``, the
-module as written, or a deployed form built by :func:`~mnlab.analysis.deploy.deploy` (TorchScript
+``backend`` (``mnlab.analysis.BACKENDS``) says *what* is timed: ``"eager"``, the
+module as written, or a deployed form built by :func:`~mnlab.analysis.deploy` (TorchScript
 ``"deploy"``, ``"onnxruntime"``, ``"onnxruntime-int8"``, ``"xnnpack"``), built once outside the
-timed region and checked against eager. A :class:`~mnlab.analysis.deploy.DeployedModule` passed
+timed region and checked against eager. A :class:`~mnlab.analysis.DeployedModule` passed
 in is timed as it is.
 
 Only this module and :mod:`mnlab.analysis.profile` time things; both leave the process as they
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnlab.analysis.deploy import BACKENDS, DeployedModule, check_backend, deploy, example_input
+from mnlab.analysis.deployment import DeployedModule, check_backend, deploy, example_input
 from mnlab.analysis.inputs import check_module, resolve_input_shape
 from mnlab.validation import check_int
 
@@ -151,7 +151,7 @@ def _relative_iqr(samples: list[float]) -> float:
 
 def runner_for(model: nn.Module, shape: tuple, backend: str, threads: int) -> nn.Module:
     """What ``backend`` times for ``model``: the model itself (``"eager"``, or a
-    :class:`~mnlab.analysis.deploy.DeployedModule` given ready), else its deployed form."""
+    :class:`~mnlab.analysis.DeployedModule` given ready), else its deployed form."""
     check_backend(backend)
     if isinstance(model, DeployedModule):
         if backend not in ("eager", model.backend):
@@ -200,8 +200,8 @@ def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, back
     ``UserWarning`` is issued.
 
     ``input_shape`` is a resolution ``r`` (→ ``(1, 3, r, r)``) or a 4-tuple. ``backend``: one of
-    :data:`~mnlab.analysis.deploy.BACKENDS`; a deployed form is built once by
-    :func:`~mnlab.analysis.deploy.deploy` on a copy, outside the timed region, and runs on
+    ``mnlab.analysis.BACKENDS``; a deployed form is built once by
+    :func:`~mnlab.analysis.deploy` on a copy, outside the timed region, and runs on
     ``threads`` threads. The thread count, each submodule's training flag and the GC state are
     restored afterwards, also if the model raises.
     """
@@ -243,10 +243,11 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
     latency is the median of its round medians. Ratios between models measured this way survive
     a busy machine far better than ratios of separate measurements. ``input_shape`` is one shape
     for all, or a dict giving each model's. With a deployed ``backend`` each model is deployed
-    once (:func:`~mnlab.analysis.deploy.deploy`) before the first round; a
-    :class:`~mnlab.analysis.deploy.DeployedModule` among ``models`` is timed as it is, so
+    once (:func:`~mnlab.analysis.deploy`) before the first round; a
+    :class:`~mnlab.analysis.DeployedModule` among ``models`` is timed as it is, so
     backends can be compared in one interleaved run. Returns a DataFrame indexed by name with
-    ``median_ms``, ``min_ms`` and ``max_ms`` (over the round medians), ``best_ms`` (the fastest
+    ``median_ms``, ``min_ms``, ``max_ms`` and ``median_cv`` (their coefficient of variation,
+    0 for one round) over the round medians, ``best_ms`` (the fastest
     single sample: what an uninterrupted run costs, the most robust estimate when the machine
     is oversubscribed, since long runs are preempted more often than short ones), ``runs`` and
     ``backend`` (what was timed).
@@ -282,4 +283,5 @@ def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: 
     return pd.DataFrame({"median_ms": {n: float(np.median(v)) for n, v in medians.items()},
                          "min_ms": {n: min(v) for n, v in medians.items()},
                          "max_ms": {n: max(v) for n, v in medians.items()},
+                         "median_cv": {n: float(np.std(v) / np.mean(v)) for n, v in medians.items()},
                          "best_ms": best, "runs": runs, "backend": timed})

@@ -121,7 +121,7 @@ def _time_nodes(runner, path: Path, x: torch.Tensor, threads: int, runs: int, wa
 
 def profile_onnxruntime(runner, model: torch.nn.Module, report, x: torch.Tensor, threads: int,
                         runs: int, warmup: int) -> dict:
-    """Time ``runner`` (a :class:`~mnlab.analysis.deploy.DeployedModule` on ONNX Runtime) node by
+    """Time ``runner`` (a :class:`~mnlab.analysis.DeployedModule` on ONNX Runtime) node by
     node and join the times to ``report``; returns :class:`~mnlab.analysis.profile.LayerProfile`'s
     fields."""
     import onnx

@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mnlab.analysis.deploy import check_backend, deploy
+from mnlab.analysis.deployment import DeployedModule, check_backend, deploy
 from mnlab.analysis.inputs import check_module, resolve_input_shape
 from mnlab.analysis.latency import check_threads, environment, example_input, preserved_state
 from mnlab.validation import check_int
@@ -209,7 +209,7 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
     ``overhead_ms`` and ``hook_floor_ms`` mean. ``report`` is a ready
     :func:`~mnlab.analysis.analyze` report for the same model and shape (computed if None).
     ``backend``: ``"eager"`` (forward hooks on leaf modules) or ``"onnxruntime"`` (ORT's
-    profiler on the deployed model, :func:`~mnlab.analysis.deploy.deploy`). The join is by
+    profiler on the deployed model, :func:`~mnlab.analysis.deploy`). The join is by
     module name and, for a module called more than once per forward pass, by the order of its
     calls (the k-th report row of a name gets the k-th call's time).
     Thread count, training flags and hooks are restored afterwards, also on error.
@@ -217,6 +217,9 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
     from mnlab.analysis.counting import Report, analyze  # the counter, layer 2 like us
 
     check_module(model)
+    if isinstance(model, DeployedModule):
+        raise ValueError(f"model must be the model itself, not its {model.backend} deployed form (which "
+                         f"has no layers to time); pass the model with backend='onnxruntime'")
     threads = check_threads(threads)
     shape = resolve_input_shape(model, input_shape)
     runs = check_int(runs, "runs", at_least=1)
@@ -235,10 +238,16 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
         runner = deploy(model, shape, backend=backend, threads=threads)
         with preserved_state(model, threads), runner.threads(threads):
             fields = profile_onnxruntime(runner, model, report, x, threads, runs, warmup)
-        return LayerProfile(**fields, env=environment(threads, backend))
-    with preserved_state(model, threads):
-        per_run, plain, hooked = _time_layers(model, x, warmup, runs)
-        floor = _hook_floor_ms(runs)
+    else:
+        with preserved_state(model, threads):
+            fields = _profile_eager(model, report, x, runs, warmup)
+    return LayerProfile(**fields, env=environment(threads, backend))
+
+
+def _profile_eager(model: nn.Module, report, x: torch.Tensor, runs: int, warmup: int) -> dict:
+    """Forward hooks on leaf modules (the module docstring), joined to ``report``."""
+    per_run, plain, hooked = _time_layers(model, x, warmup, runs)
+    floor = _hook_floor_ms(runs)
     timed = _median_per_call(per_run)
 
     layers = report.layers.copy().reset_index(drop=True)
@@ -251,15 +260,7 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
 
     layer_sum = float(timed["time_ms"].sum())
     joined["time_share"] = joined["time_ms"] / layer_sum
-    joined = joined.drop(columns=["call", "_merge"])
-    return LayerProfile(
-        layers=joined,
-        unmatched=unmatched.reset_index(drop=True),
-        end_to_end_ms=float(np.median(plain)),
-        instrumented_ms=float(np.median(hooked)),
-        layer_sum_ms=layer_sum,
-        hook_floor_ms=floor,
-        hooked_calls=len(per_run[0]) if per_run else 0,
-        runs=runs,
-        env=environment(threads, "eager"),
-    )
+    return dict(layers=joined.drop(columns=["call", "_merge"]), unmatched=unmatched.reset_index(drop=True),
+                end_to_end_ms=float(np.median(plain)), instrumented_ms=float(np.median(hooked)),
+                layer_sum_ms=layer_sum, hook_floor_ms=floor,
+                hooked_calls=len(per_run[0]) if per_run else 0, runs=runs)

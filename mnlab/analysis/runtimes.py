@@ -1,7 +1,7 @@
 """The inference engines behind :func:`mnlab.analysis.deploy`: how each backend is built and run.
 
 Each engine is a callable, torch tensor in → torch tensor out, with ``set_threads(n)``; the
-artefact it runs is a file in the deploy cache (:mod:`mnlab.analysis.deploy` picks the path).
+artefact it runs is a file in the deploy cache (:mod:`mnlab.analysis.deployment` picks the path).
 
 ``"deploy"``  TorchScript: traced, frozen, ``torch.jit.optimize_for_inference`` (oneDNN
               kernels), on torch's own intra-op threads.
@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 

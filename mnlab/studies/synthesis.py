@@ -42,7 +42,7 @@ def _read_all(path: Path) -> pd.DataFrame:
 
 def read_zoo(path: str | os.PathLike, backend: str = "eager") -> pd.DataFrame:
     """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache):
-    its rows timed on ``backend`` (one of :data:`mnlab.analysis.BACKENDS`).
+    its rows timed on ``backend`` (one of ``mnlab.analysis.BACKENDS``).
 
     Raises ``FileNotFoundError`` if there is no file and ``ValueError`` if it lacks a column of
     :data:`mnlab.zoo.COLUMNS`.
