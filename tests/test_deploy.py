@@ -264,3 +264,10 @@ def test_bad_arguments(kwargs, match):
 
 def test_backends_are_the_issues_names():
     assert {"eager", "onnxruntime", "onnxruntime-int8", "xnnpack", "deploy"} == set(BACKENDS)
+
+
+def test_the_counter_refuses_a_deployed_model_and_points_to_the_eager_one():
+    from mnlab.analysis import analyze
+    runner = deploy(small_net(), 32, backend="onnxruntime")
+    with pytest.raises(ValueError, match="count the eager model"):
+        analyze(runner, 32)

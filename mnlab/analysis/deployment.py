@@ -172,11 +172,17 @@ class DeployedModule(nn.Module):
                  artefact: Path | None = None, calibration: str = "", outside_delegate=()):
         super().__init__()
         object.__setattr__(self, "engine", engine)   # not a submodule
+        if isinstance(engine, runtimes.TorchScriptEngine):
+            # Visible as TorchScript, so that analyze() refuses it with its own clear message.
+            object.__setattr__(self, "scripted", engine.scripted)
         self.backend, self.input_shape = backend, tuple(input_shape)
         self.error, self.tolerance, self.artefact = error, tolerance, artefact
         self.calibration, self.outside_delegate = calibration, list(outside_delegate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_meta:
+            raise ValueError(f"a model deployed on {self.backend!r} runs real tensors only (it cannot be "
+                             f"counted on meta tensors); count the eager model instead")
         if tuple(x.shape) != self.input_shape:
             raise ValueError(f"input shape must be {self.input_shape} (this {self.backend} model was "
                              f"built for it), got {tuple(x.shape)}")
