@@ -14,6 +14,8 @@ and its rows sit beside the others in the same file.
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import warnings
@@ -26,7 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mnlab.analysis import analyze, measure_latency
-from mnlab.analysis.latency import BACKENDS, check_threads, environment, machine_fingerprint
+from mnlab.analysis.deployment import check_backend
+from mnlab.analysis.latency import check_threads, environment, machine_fingerprint
 from mnlab.models import check_model_name, create_model, default_resolution, family, reparameterize
 from mnlab.validation import check_int, check_real
 
@@ -39,6 +42,11 @@ COLUMNS = ["family", "model", "width", "resolution", "reparameterized", "macs", 
            "runs", "noisy", "backend", "threads", "cpu", "logical_cores", "torch", "fingerprint",
            "measured_at"]
 _KEY = ["fingerprint", "backend", "model", "width", "resolution", "reparameterized"]
+#: Columns that hold integers (kept integers through the CSV).
+INT_COLUMNS = ["resolution", "macs", "params", "bytes", "peak_activation_bytes", "runs", "threads",
+               "logical_cores"]
+#: The largest input side a configuration may ask for (a 4096² RGB input is 200 MB in float32).
+MAX_RESOLUTION = 4096
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class ZooConfig:
         if fam in ("MobileNetV1", "MobileNetV2", "MobileNetV3") and width is None:
             width = 1.0
         resolution = default_resolution(self.model) if self.resolution is None else self.resolution
-        check_int(resolution, "resolution", at_least=32, note=f" for {self.model}")
+        check_int(resolution, "resolution", at_least=32, at_most=MAX_RESOLUTION, note=f" for {self.model}")
         reparam = self.reparameterized
         if fam != "MobileOne":
             if reparam:
@@ -133,30 +141,91 @@ def _as_config(item) -> ZooConfig:
 
 
 def _key(row) -> tuple:
-    width = row["width"]
-    width = "" if width is None or (isinstance(width, float) and math.isnan(width)) else f"{float(width):.6g}"
+    def missing(v):
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    width, resolution = row["width"], row["resolution"]
+    width = "" if missing(width) else f"{float(width):.6g}"
     return (str(row["fingerprint"]), str(row["backend"]), str(row["model"]), width,
-            int(row["resolution"]), bool(row["reparameterized"]))
+            -1 if missing(resolution) else int(resolution), bool(row["reparameterized"]))
+
+
+def _complete_lines(path: Path) -> str:
+    """The cache file's text without lines cut off mid-way (an interrupted write): a last line with
+    no newline, or any line with another number of fields than the header. Such lines are dropped
+    with a warning and the file is rewritten without them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the zoo cache {str(path)!r}: {exc}") from exc
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return ""
+    width = len(next(csv.reader([lines[0]])))
+    kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n")
+                         and len(next(csv.reader([line]), [])) == width]
+    if len(kept) < len(lines):
+        warnings.warn(f"zoo cache {str(path)!r}: dropped {len(lines) - len(kept)} line(s) cut off mid-way "
+                      f"(an interrupted write); they will be measured again", stacklevel=4)
+        text = "".join(kept)
+        _write_text(path, text)
+    return text
 
 
 def _read_cache(path: Path | None) -> pd.DataFrame:
+    """The cached rows (an empty or absent file is an empty cache); every error names the file."""
+    empty = pd.DataFrame(columns=COLUMNS)
     if path is None or not path.exists():
-        return pd.DataFrame(columns=COLUMNS)
-    table = pd.read_csv(path, dtype={"fingerprint": str, "cpu": str, "torch": str})
+        return empty
+    text = _complete_lines(path)
+    if not text.strip():
+        return empty
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype={"fingerprint": str, "cpu": str, "torch": str})
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ValueError(f"zoo cache {str(path)!r} is not a readable CSV: {exc}") from exc
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"cache {str(path)!r} is not a zoo sweep table (missing columns {missing}); "
                          f"pass another cache path or delete it")
     for column in ("reparameterized", "noisy"):
         table[column] = table[column].astype(str).str.lower().eq("true")
+    for column in INT_COLUMNS:   # a row with a hole is dropped by _cached, not cast
+        if table[column].notna().all():
+            table[column] = table[column].astype("int64")
     return table
+
+
+def _cached(table: pd.DataFrame) -> dict:
+    """Rows usable as they are, by key: a row missing a measurement is measured again."""
+    needed = ["latency_ms", "macs", "params", "bytes", "runs", "fingerprint", "resolution"]
+    usable = table.dropna(subset=needed)
+    return {_key(row): row for row in usable.to_dict("records")}
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _write_cache(path: Path, table: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    table = table.copy()
+    for column in INT_COLUMNS:
+        if table[column].notna().all():
+            table[column] = table[column].astype("int64")
+    _write_text(path, table.to_csv(index=False))
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a cache path the sweep could not write, before anything is measured."""
+    if path.is_dir():
+        raise ValueError(f"cache must be a CSV file path, got the directory {str(path)!r}")
+    folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"cache {str(path)!r} is not writable; pass a writable path or cache=None")
 
 
 def measure_config(config: ZooConfig, *, threads: int = 1, backend: str = "eager",
@@ -197,14 +266,20 @@ def zoo_sweep(configs=None, *, cache: str | os.PathLike | None = DEFAULT_CACHE, 
     key (machine fingerprint, backend, model, width, resolution, reparameterized) is in the
     cache are reused unless ``remeasure``; each new row is written as soon as it is measured,
     so an interrupted sweep resumes where it stopped. ``budget_s`` is each timing's sampling
-    budget (see :func:`~mnlab.analysis.measure_latency`). Columns: :data:`COLUMNS`.
+    budget (see :func:`~mnlab.analysis.measure_latency`). ``backend``: what is timed, one of
+    ``mnlab.analysis.BACKENDS`` (a deployed backend times each configuration's deployed
+    form, BatchNorm folded). Columns: :data:`COLUMNS`.
+
+    The cache: an empty file is an empty cache; a row with a missing measurement is measured
+    again; lines cut off mid-way by an interrupted write are dropped with a warning and removed
+    from the file; integer columns stay integers.
 
     Raises ``ValueError`` for an empty or malformed config list, an unknown model, a bad
-    width or resolution, ``threads`` < 1 or an unknown backend, before anything is measured.
+    width or resolution, ``threads`` < 1, an unknown backend, or a cache path that cannot be
+    read or written (naming the file), before anything is measured.
     """
     threads = check_threads(threads)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_backend(backend)
     if configs is None:
         configs = default_configs()
     if isinstance(configs, (str, ZooConfig)) or not hasattr(configs, "__iter__"):
@@ -214,9 +289,11 @@ def zoo_sweep(configs=None, *, cache: str | os.PathLike | None = DEFAULT_CACHE, 
         raise ValueError("configs must contain at least one configuration, got an empty list")
 
     path = None if cache is None else Path(cache)
+    if path is not None:
+        _check_writable(path)
     table = _read_cache(path)
     fingerprint = machine_fingerprint(environment(threads, backend))
-    cached = {_key(row): row for row in table.to_dict("records")}
+    cached = _cached(table)
 
     rows, noisy = [], 0
     bar = tqdm(configs, desc="zoo sweep", unit="model", disable=not progress)

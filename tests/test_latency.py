@@ -1,4 +1,6 @@
-"""measure_latency, the deploy backend and profile_layers: correct times, no trace left behind."""
+"""measure_latency, compare_latency and profile_layers: correct times, no trace left behind.
+
+The deployed backends themselves are tested in tests/test_deploy.py."""
 import ast
 import gc
 import time
@@ -8,8 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mnlab.analysis.latency import (LatencyResult, deploy, fold_batchnorm, machine_fingerprint,
-                                    measure_latency)
+from mnlab.analysis.latency import LatencyResult, machine_fingerprint, measure_latency
 
 
 def spin(seconds: float) -> None:
@@ -67,33 +68,15 @@ def hooks(model: nn.Module):
     return [(name, list(m._forward_hooks), list(m._forward_pre_hooks)) for name, m in model.named_modules()]
 
 
-def random_bn(model: nn.Module) -> nn.Module:
-    """Non-trivial BN statistics, so folding has something to get wrong."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-    return model
-
-
-def small_net() -> nn.Module:
-    return random_bn(nn.Sequential(
-        nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
-        nn.Sequential(nn.Conv2d(16, 16, 3, 1, 1, groups=16, bias=False), nn.BatchNorm2d(16), nn.Hardswish()),
-        nn.Conv2d(16, 32, 1, bias=True), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
-    ))
-
-
 # ----------------------------------------------------------------------------- timing
 
 def test_known_spin_time_is_measured_within_10_percent():
     model = Spin(0.005)
     result = measure_latency(model, (1, 3, 8, 8), warmup=2, min_runs=15, budget_s=0.3)
-    assert result.median_ms == pytest.approx(5.0, rel=0.10)
+    # A spin cannot take less than its 5 ms; a busy neighbour only ever adds time, and on a
+    # loaded two-core machine every sample may be preempted, so the bound above is wide: what
+    # it catches is a timer that counts a call twice or misses it.
+    assert 5.0 <= result.best_ms < 9.0 and result.median_ms >= result.best_ms
     assert isinstance(result, LatencyResult)
     assert len(result.samples_ms) == result.runs >= 15
     assert min(result.samples_ms) <= result.median_ms <= result.p90_ms <= max(result.samples_ms)
@@ -157,51 +140,6 @@ def test_state_restored_after_an_exception_in_the_model():
     assert [m.training for m in model.modules()] == before_flags
     assert hooks(model) == before_hooks
     assert gc.isenabled()
-
-
-# ----------------------------------------------------------------------------- deploy
-
-def test_fold_batchnorm_matches_eager_and_leaves_the_original_alone():
-    model = small_net().train()
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    folded = fold_batchnorm(model)
-    assert model.training and isinstance(model[1], nn.BatchNorm2d)
-    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
-    x = torch.randn(2, 3, 32, 32)
-    model.eval()
-    with torch.no_grad():
-        assert torch.allclose(folded(x), model(x), rtol=1e-4, atol=1e-5)
-
-
-def test_fold_batchnorm_keeps_a_bn_that_follows_no_conv():
-    model = nn.Sequential(nn.ReLU(), nn.BatchNorm2d(3))
-    folded = fold_batchnorm(model)
-    assert isinstance(folded[1], nn.BatchNorm2d)
-
-
-def relative_error(a, b):
-    return ((a - b).abs().max() / b.abs().max()).item()
-
-
-def test_deploy_backend_gives_the_eager_outputs():
-    model = small_net()
-    deployed = deploy(model, (1, 3, 40, 40))
-    x = torch.randn(1, 3, 40, 40)
-    model.eval()
-    with torch.inference_mode():
-        assert relative_error(deployed(x), model(x)) <= 1e-4
-    result = measure_latency(model, 40, backend="deploy", **FAST)
-    assert result.env["backend"] == "deploy" and result.median_ms > 0
-
-
-def test_deploy_backend_on_a_real_mobilenet():
-    models = pytest.importorskip("mnlab.models", reason="mnlab.models (the lead's models) not importable yet")
-    model = random_bn(models.create_model("mobilenet_v3_small"))
-    deployed = deploy(model, 96)  # raises if it disagrees by more than 1e-4
-    x = torch.randn(1, 3, 96, 96)
-    with torch.inference_mode():
-        assert relative_error(deployed(x), model.eval()(x)) <= 1e-4
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -342,8 +280,9 @@ def test_compare_latency_interleaves_and_keeps_the_ordering():
     table = compare_latency({"slow": _Spin(2.0), "fast": _Spin(0.5)}, (1, 1, 4, 4), rounds=3,
                             budget_s=0.02, min_runs=5)
     assert list(table.index) == ["slow", "fast"]
-    assert table.loc["slow", "median_ms"] == pytest.approx(2.0, rel=0.1)
-    assert table.loc["fast", "median_ms"] == pytest.approx(0.5, rel=0.2)
+    # best_ms: the fastest run, which a neighbour's load cannot make slower than it is.
+    assert 2.0 <= table.loc["slow", "best_ms"] < 3.6 and 0.5 <= table.loc["fast", "best_ms"] < 0.9
+    assert (table["median_ms"] >= table["best_ms"]).all()
     assert (table.runs >= 15).all()
     with pytest.raises(ValueError, match="models"):
         compare_latency({}, 8)
@@ -351,3 +290,61 @@ def test_compare_latency_interleaves_and_keeps_the_ordering():
         compare_latency({"a": _Spin(0.1)}, (1, 1, 4, 4), rounds=0)
     with pytest.raises(ValueError, match="input_shape"):
         compare_latency({"a": _Spin(0.1)}, {"b": (1, 1, 4, 4)})
+
+
+# ----------------------------------------------------------------------------- issue 13: odd input
+
+def test_more_threads_than_cores_warns():
+    import os
+    with pytest.warns(UserWarning, match="logical cores"):
+        measure_latency(Spin(0), 16, threads=(os.cpu_count() or 1) + 1, **FAST)
+
+
+def test_numpy_integers_are_accepted_like_python_ints():
+    import numpy as np
+    result = measure_latency(Spin(0), np.int64(16), threads=np.int64(1), warmup=np.int32(1),
+                             min_runs=np.int64(5), budget_s=0.05)
+    assert result.runs >= 5
+
+
+def test_microsecond_models_print_in_microseconds():
+    result = LatencyResult.from_samples([0.0123, 0.0125, 0.0127], 0.02, {"backend": "eager"})
+    assert "12.50 µs median" in str(result) and "0.00 ms" not in str(result)
+    slow = LatencyResult.from_samples([12.0, 12.5, 13.0], 0.02, {"backend": "eager"})
+    assert "12.50 ms median" in str(slow)
+
+
+@pytest.mark.parametrize("report", ["x", 3, {"layers": None}])
+def test_profile_rejects_a_report_that_is_not_one(report):
+    from mnlab.analysis.profile import profile_layers
+    with pytest.raises(ValueError, match="report"):
+        profile_layers(residual_net(), 16, runs=1, report=report)
+
+
+def test_profile_rejects_a_backend_it_cannot_profile_and_a_deployed_form():
+    from mnlab.analysis.deployment import deploy
+    from mnlab.analysis.profile import profile_layers
+    with pytest.raises(ValueError, match="backend"):
+        profile_layers(residual_net(), 16, runs=1, backend="xnnpack")
+    with pytest.raises(ValueError, match="deployed form"):
+        profile_layers(deploy(residual_net(), 16, backend="deploy"), 16, runs=1)
+
+
+def test_profile_on_onnxruntime_maps_fused_nodes_to_rows_and_adds_up(counting, tmp_path, monkeypatch):
+    """ORT's profiler, mapped back: the conv row carries its fused BN/ReLU/add, the layer sum is
+    close to end-to-end. Loose check (shared machine, tiny model): within 50%; the 15% target is
+    checked on MobileNetV2 at 224 in benchmarks/bench_runtimes.py."""
+    from mnlab.analysis.profile import profile_layers
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
+    model = residual_net()
+    profile = profile_layers(model, 32, runs=20, warmup=2, backend="onnxruntime")
+    layers = profile.layers.set_index("name")
+    assert profile.env["backend"] == "onnxruntime" and profile.unmatched.empty
+    # Every conv ran as (part of) a kernel; BN never ran (folded at export); ReLU and the
+    # residual add were fused into the body conv's kernel.
+    convs = profile.layers[profile.layers["kind"].str.startswith("conv")]
+    assert convs["time_ms"].gt(0).all() and convs["ort_nodes"].ne("").all()
+    assert profile.layers.loc[profile.layers["kind"] == "batchnorm", "time_ms"].isna().all()
+    assert layers.loc["1.body.2", "fused_into"] == "1.body.0"
+    assert profile.layer_sum_ms == pytest.approx(profile.layers["time_ms"].sum())
+    assert 0.5 <= profile.summary()["layer_sum_ratio"] <= 1.5

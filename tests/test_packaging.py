@@ -87,7 +87,7 @@ def test_the_lock_pins_a_resolution_of_the_ranges():
     assert pins["torch"] == Version(_make_variable("TORCH")) and not pins["torch"].local
     extras = _make_variable("EXTRAS").split(",")
     wanted = _requirements() + [r for r in _requirements(extras) if r.name != "mnlab"]
-    wanted += _requirements(["book"]) if "dev" in extras else []
+    wanted += _requirements(["book", "runtimes"]) if "dev" in extras else []
     for req in wanted:
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is not in {LOCK.name}: run `make lock`"

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.nn.utils import prune
 
-from mnlab.analysis import analyze, deployed
+from mnlab.analysis import analyze, deploy
 
 
 def state_of(model: nn.Module) -> list:
@@ -100,7 +100,7 @@ def test_pytorch_own_hooks_still_compute_weight_norm_and_pruning():
 
 def test_the_deploy_form_is_refused_with_a_clear_error():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
-    wrapper = deployed(model, (1, 3, 16, 16))
+    wrapper = deploy(model, (1, 3, 16, 16), backend="deploy")
     with pytest.raises(ValueError, match=r"model runs TorchScript \(model.scripted\).*eager model"):
         analyze(wrapper, (1, 3, 16, 16))
     with pytest.raises(ValueError, match="TorchScript"):

@@ -103,8 +103,8 @@ def test_correlation_pivot():
 
 def test_deployed_wrapper_times_like_a_model_and_matches_eager():
     model = mo.thirty_layer_net("h-swish", channels=4, layers=5)
-    from mnlab.analysis.latency import deployed
-    wrapped = deployed(model, 32)
+    from mnlab.analysis import deploy
+    wrapped = deploy(model, 32, backend="deploy")
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(wrapped(x), model(x), atol=1e-4)

@@ -1,4 +1,6 @@
 """zoo_sweep: the default grid, the cache keyed by machine, bad input."""
+import os
+
 import pandas as pd
 import pytest
 from torch import nn
@@ -95,3 +97,102 @@ def test_not_a_zoo_table_as_cache(tmp_path):
     pd.DataFrame({"a": [1]}).to_csv(cache, index=False)
     with pytest.raises(ValueError, match="cache"):
         zoo_sweep(CONFIGS[:1], cache=cache, progress=False)
+
+
+# ----------------------------------------------------------------------------- issue 13: the cache
+
+def test_an_empty_file_is_an_empty_cache(tmp_path):
+    cache = tmp_path / "zoo.csv"
+    cache.write_text("")
+    table = zoo_sweep(CONFIGS[:1], cache=cache, **QUICK)
+    assert len(table) == 1 and len(pd.read_csv(cache)) == 1
+
+
+def test_a_row_with_a_missing_latency_is_measured_again(tmp_path):
+    cache = tmp_path / "zoo.csv"
+    zoo_sweep(CONFIGS[:1], cache=cache, **QUICK)
+    stored = pd.read_csv(cache)
+    stored["latency_ms"] = float("nan")
+    stored.to_csv(cache, index=False)
+    again = zoo_sweep(CONFIGS[:1], cache=cache, **QUICK)
+    assert again["latency_ms"].notna().all() and pd.read_csv(cache)["latency_ms"].notna().all()
+
+
+def test_a_line_cut_off_mid_way_is_dropped_with_a_warning_and_removed(tmp_path, monkeypatch):
+    cache = tmp_path / "zoo.csv"
+    zoo_sweep(CONFIGS, cache=cache, **QUICK)
+    text = cache.read_text()
+    cache.write_text(text[: len(text) - 40])          # the second row loses its tail, no newline
+    measured = []
+    real = zoo.measure_config
+    monkeypatch.setattr(zoo, "measure_config", lambda c, **kw: measured.append(c.model) or real(c, **kw))
+    with pytest.warns(UserWarning, match=r"zoo\.csv.*cut off"):
+        table = zoo_sweep(CONFIGS, cache=cache, **QUICK)
+    assert measured == ["mobileone_s0"]                 # only the damaged row is measured again
+    assert len(pd.read_csv(cache)) == 2 and cache.read_text().endswith("\n")
+    for column in zoo.INT_COLUMNS:                      # integers stay integers, returned and stored
+        assert pd.api.types.is_integer_dtype(table[column]), column
+        assert pd.api.types.is_integer_dtype(pd.read_csv(cache)[column]), column
+
+
+def test_an_unwritable_cache_is_refused_before_measuring(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo, "measure_config", lambda *a, **k: pytest.fail("measured"))
+    with pytest.raises(ValueError, match="directory"):
+        zoo_sweep(CONFIGS, cache=tmp_path, **QUICK)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):   # root can write anyway
+            with pytest.raises(ValueError, match=r"locked.*not writable"):
+                zoo_sweep(CONFIGS, cache=locked / "zoo.csv", **QUICK)
+        (tmp_path / "file").write_text("")
+        with pytest.raises(ValueError, match=r"file.*not writable"):   # a file where a folder must be
+            zoo_sweep(CONFIGS, cache=tmp_path / "file" / "zoo.csv", **QUICK)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_cache_that_is_not_text_names_the_file(tmp_path):
+    cache = tmp_path / "zoo.csv"
+    cache.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match=r"zoo\.csv"):
+        zoo_sweep(CONFIGS, cache=cache, **QUICK)
+
+
+@pytest.mark.parametrize("config, match", [(("mobilenet_v2", float("inf"), 224), "width"),
+                                           (("mobilenet_v2", 1.0, 10 ** 12), "resolution"),
+                                           (("mobilenet_v2", float("nan"), 224), "width")])
+def test_configs_out_of_range_name_the_field(config, match):
+    with pytest.raises(ValueError, match=match):
+        zoo_sweep([config], cache=None, progress=False)
+
+
+def test_sweep_on_onnxruntime_has_its_own_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path / "deploy"))
+    cache = tmp_path / "zoo.csv"
+    eager = zoo_sweep(CONFIGS[:1], cache=cache, **QUICK)
+    ort = zoo_sweep(CONFIGS[:1], cache=cache, backend="onnxruntime", **QUICK)
+    assert list(ort["backend"]) == ["onnxruntime"] and list(eager["backend"]) == ["eager"]
+    assert ort["macs"].iloc[0] == eager["macs"].iloc[0]
+    assert sorted(pd.read_csv(cache)["backend"]) == ["eager", "onnxruntime"]
+    with pytest.raises(ValueError, match="backend"):
+        zoo_sweep(CONFIGS[:1], cache=None, backend="tflite", progress=False)
+
+
+def test_the_stored_book_table_keeps_one_row_per_backend_and_chapters_read_eager(tmp_path, monkeypatch):
+    """mnlab.studies.synthesis.stored_zoo/read_zoo: a backend's re-measure replaces its own rows only."""
+    from pathlib import Path
+
+    from mnlab.studies import synthesis as syn
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path / "deploy"))
+    path = tmp_path / "zoo.csv"
+    eager = syn.stored_zoo(path, False, configs=CONFIGS[:1], budget_s=0.02)
+    ort = syn.stored_zoo(path, False, configs=CONFIGS[:1], budget_s=0.02, backend="onnxruntime")
+    assert list(ort["backend"]) == ["onnxruntime"] and len(pd.read_csv(path)) == 2
+    syn.stored_zoo(path, True, configs=CONFIGS[:1], budget_s=0.02, backend="onnxruntime")
+    assert len(pd.read_csv(path)) == 2
+    pd.testing.assert_frame_equal(syn.read_zoo(path), eager)
+    book = Path(__file__).resolve().parents[1] / "chapters" / "data" / "zoo_latency.csv"
+    stored = syn.read_zoo(book)
+    assert set(stored["backend"]) == {"eager"} and len(stored) == len(default_configs())

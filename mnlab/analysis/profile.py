@@ -1,7 +1,12 @@
 """Per-layer latency, joined to the counter's report: where the milliseconds go, and why.
 
-Method: timed sub-modules
--------------------------
+Two backends: ``"eager"`` (below) and ``"onnxruntime"``, where ORT's own profiler times the
+fused nodes of the optimized graph and :mod:`mnlab.analysis.ort_profile` maps them back to
+modules and report rows. Under eager, "BN takes 20%" is a statement about eager PyTorch; under
+ONNX Runtime the BN rows have no time at all (folded into the convolution at export).
+
+Method (eager): timed sub-modules
+---------------------------------
 Every *leaf* module (one with no children: a conv, a BN, an activation, a pool, a linear)
 gets a forward pre-hook and a forward hook that read ``time.perf_counter()``; the difference is
 that call's time. CPU kernels run synchronously, also multi-threaded ones, so the time between
@@ -38,9 +43,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mnlab.analysis.deployment import DeployedModule, check_backend, deploy
 from mnlab.analysis.inputs import check_module, resolve_input_shape
 from mnlab.analysis.latency import check_threads, environment, example_input, preserved_state
 from mnlab.validation import check_int
+
+#: The backends :func:`profile_layers` can time layer by layer.
+PROFILE_BACKENDS = ("eager", "onnxruntime")
 
 
 @dataclass
@@ -52,6 +61,12 @@ class LayerProfile:
     (``time_ms`` / ``layer_sum_ms``). ``unmatched`` lists leaf calls that were timed but have no
     row in the report (e.g. an input check or a flatten the counter does not list), with their
     times; they are part of ``layer_sum_ms``.
+
+    On ``"onnxruntime"`` (``env["backend"]``) ``layers`` also has ``ort_nodes`` (the optimized
+    graph's nodes whose time is on the row) and ``fused_into`` (the row whose kernel runs this
+    row's op); ``time_ms`` is NaN for rows no kernel runs (BN folded at export);
+    ``instrumented_ms`` is the median ``model_run`` under ORT's profiler, ``hook_floor_ms`` NaN
+    and ``hooked_calls`` the number of nodes; ``unmatched`` lists nodes with no row.
     """
 
     layers: pd.DataFrame
@@ -187,29 +202,52 @@ def _median_per_call(per_run: list[list[tuple[str, float]]]) -> pd.DataFrame:
 
 
 def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs: int = 50,
-                   warmup: int = 5, report=None) -> LayerProfile:
-    """Time every leaf module of ``model`` and join the times to ``analyze(model, input_shape)``.
+                   warmup: int = 5, report=None, backend: str = "eager") -> LayerProfile:
+    """Time every layer of ``model`` and join the times to ``analyze(model, input_shape)``.
 
     See the module docstring for the method and for what ``end_to_end_ms``, ``layer_sum_ms``,
     ``overhead_ms`` and ``hook_floor_ms`` mean. ``report`` is a ready
     :func:`~mnlab.analysis.analyze` report for the same model and shape (computed if None).
-    The join is by module name and, for a module called more than once per forward pass, by
-    the order of its calls (the k-th report row of a name gets the k-th call's time).
+    ``backend``: ``"eager"`` (forward hooks on leaf modules) or ``"onnxruntime"`` (ORT's
+    profiler on the deployed model, :func:`~mnlab.analysis.deploy`). The join is by
+    module name and, for a module called more than once per forward pass, by the order of its
+    calls (the k-th report row of a name gets the k-th call's time).
     Thread count, training flags and hooks are restored afterwards, also on error.
     """
+    from mnlab.analysis.counting import Report, analyze  # the counter, layer 2 like us
+
     check_module(model)
+    if isinstance(model, DeployedModule):
+        raise ValueError(f"model must be the model itself, not its {model.backend} deployed form (which "
+                         f"has no layers to time); pass the model with backend='onnxruntime'")
     threads = check_threads(threads)
     shape = resolve_input_shape(model, input_shape)
-    for name, value, low in (("runs", runs, 1), ("warmup", warmup, 0)):
-        check_int(value, name, at_least=low)
+    runs = check_int(runs, "runs", at_least=1)
+    warmup = check_int(warmup, "warmup", at_least=0)
+    check_backend(backend, PROFILE_BACKENDS)
+    if report is not None and not isinstance(report, Report):
+        raise ValueError(f"report must be an analyze() Report of this model or None, "
+                         f"got {type(report).__name__}: {report!r:.60}")
     if report is None:
-        from mnlab.analysis.counting import analyze  # the counter, layer 2 like us
         report = analyze(model, shape)
 
     x = example_input(shape)
-    with preserved_state(model, threads):
-        per_run, plain, hooked = _time_layers(model, x, warmup, runs)
-        floor = _hook_floor_ms(runs)
+    if backend == "onnxruntime":
+        from mnlab.analysis.ort_profile import profile_onnxruntime
+
+        runner = deploy(model, shape, backend=backend, threads=threads)
+        with preserved_state(model, threads), runner.threads(threads):
+            fields = profile_onnxruntime(runner, model, report, x, threads, runs, warmup)
+    else:
+        with preserved_state(model, threads):
+            fields = _profile_eager(model, report, x, runs, warmup)
+    return LayerProfile(**fields, env=environment(threads, backend))
+
+
+def _profile_eager(model: nn.Module, report, x: torch.Tensor, runs: int, warmup: int) -> dict:
+    """Forward hooks on leaf modules (the module docstring), joined to ``report``."""
+    per_run, plain, hooked = _time_layers(model, x, warmup, runs)
+    floor = _hook_floor_ms(runs)
     timed = _median_per_call(per_run)
 
     layers = report.layers.copy().reset_index(drop=True)
@@ -222,15 +260,7 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
 
     layer_sum = float(timed["time_ms"].sum())
     joined["time_share"] = joined["time_ms"] / layer_sum
-    joined = joined.drop(columns=["call", "_merge"])
-    return LayerProfile(
-        layers=joined,
-        unmatched=unmatched.reset_index(drop=True),
-        end_to_end_ms=float(np.median(plain)),
-        instrumented_ms=float(np.median(hooked)),
-        layer_sum_ms=layer_sum,
-        hook_floor_ms=floor,
-        hooked_calls=len(per_run[0]) if per_run else 0,
-        runs=runs,
-        env=environment(threads, "eager"),
-    )
+    return dict(layers=joined.drop(columns=["call", "_merge"]), unmatched=unmatched.reset_index(drop=True),
+                end_to_end_ms=float(np.median(plain)), instrumented_ms=float(np.median(hooked)),
+                layer_sum_ms=layer_sum, hook_floor_ms=floor,
+                hooked_calls=len(per_run[0]) if per_run else 0, runs=runs)

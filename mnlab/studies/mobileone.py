@@ -176,8 +176,8 @@ def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budge
     """Latency (ms) of each model timed interleaved with :func:`mnlab.analysis.compare_latency`;
     each keeps its fastest round's median (a burst of other work only ever slows a round down).
 
-    ``backend="deploy"`` times each model's deploy form, built once
-    (:func:`mnlab.analysis.deployed`).
+    A deployed ``backend`` times each model's deployed form, built once
+    (:func:`mnlab.analysis.deploy`).
     """
     rounds = _check_int(rounds, "rounds", 1)
     shape = (1, 3, resolution, resolution)

@@ -29,13 +29,7 @@ _BOOL_COLUMNS = ("reparameterized", "noisy")
 
 # --------------------------------------------------------------------------- the stored sweep
 
-def read_zoo(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache).
-
-    Raises ``FileNotFoundError`` if there is no file and ``ValueError`` if it lacks a column of
-    :data:`mnlab.zoo.COLUMNS`.
-    """
-    path = Path(path)
+def _read_all(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no zoo table at {str(path)!r}; run stored_zoo(path, remeasure=True)")
     table = pd.read_csv(path, dtype={"fingerprint": str, "cpu": str, "torch": str})
@@ -47,16 +41,28 @@ def read_zoo(path: str | os.PathLike) -> pd.DataFrame:
     return table[COLUMNS]
 
 
+def read_zoo(path: str | os.PathLike, backend: str = "eager") -> pd.DataFrame:
+    """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache):
+    its rows timed on ``backend`` (one of ``mnlab.analysis.BACKENDS``).
+
+    Raises ``FileNotFoundError`` if there is no file and ``ValueError`` if it lacks a column of
+    :data:`mnlab.zoo.COLUMNS`.
+    """
+    table = _read_all(Path(path))
+    return table[table["backend"] == backend].reset_index(drop=True)
+
+
 def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, threads: int = 1,
-               budget_s: float = 1.0, repeats: int = 1) -> pd.DataFrame:
-    """The zoo sweep as stored at ``path``; measured on this machine (and stored) only if
-    ``remeasure`` is true or there is no file yet.
+               budget_s: float = 1.0, repeats: int = 1, backend: str = "eager") -> pd.DataFrame:
+    """The zoo sweep on ``backend`` as stored at ``path``; measured on this machine (and stored)
+    only if ``remeasure`` is true or the file has no rows for ``backend`` yet.
 
     Stored rows are returned exactly as they were measured, whatever machine measured them
     (see :func:`~mnlab.studies.stored.machine_of`): a chapter shows the stored machine's timings rather than
     re-timing on every run. ``configs`` (default :func:`mnlab.zoo.default_configs`),
-    ``threads`` and ``budget_s`` go to :func:`mnlab.zoo.zoo_sweep` when measuring; no
-    machine-keyed cache is used, the file is rewritten whole. ``repeats`` > 1 sweeps the
+    ``threads``, ``budget_s`` and ``backend`` go to :func:`mnlab.zoo.zoo_sweep` when measuring;
+    no machine-keyed cache is used, the file's rows for ``backend`` are replaced and the other
+    backends' rows kept. ``repeats`` > 1 sweeps the
     whole list that many times and keeps, per configuration, the pass with the lowest median:
     on a shared machine a neighbour's burst only ever slows a pass down, and sweeping the whole
     list each time spreads a burst over different configurations.
@@ -65,19 +71,22 @@ def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, thread
     if not isinstance(remeasure, (bool, np.bool_)):
         raise ValueError(f"remeasure must be True or False, got {remeasure!r}")
     check_int(repeats, "repeats", at_least=1)
-    if path.exists() and not remeasure:
-        return read_zoo(path)
+    others = _read_all(path) if path.exists() else pd.DataFrame(columns=COLUMNS)
+    if not remeasure and (others["backend"] == backend).any():
+        return read_zoo(path, backend)
     configs = default_configs() if configs is None else configs
     passes = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # noisy timings are flagged in the table
         for _ in range(repeats):
             passes.append(zoo_sweep(configs, cache=None, threads=threads, progress=False,
-                                    budget_s=budget_s))
+                                    budget_s=budget_s, backend=backend))
     best = np.argmin(np.stack([p["latency_ms"].to_numpy() for p in passes]), axis=0)
     table = pd.DataFrame([passes[k].iloc[i] for i, k in enumerate(best)], columns=COLUMNS)
+    others = others[others["backend"] != backend]
+    table = pd.concat([others, table], ignore_index=True) if len(others) else table
     write_csv(table, path)
-    return read_zoo(path)
+    return read_zoo(path, backend)
 
 
 # --------------------------------------------------------------------------- published top-1
@@ -260,10 +269,10 @@ def cheapest_reaching(table: pd.DataFrame, top1: float, cost: str = "latency_ms"
 def runtime_speedup(model, resolution: int, *, rounds: int = 3, budget_s: float = 0.2) -> dict:
     """Eager PyTorch against the deploy form (BN folded, TorchScript frozen and optimized) of the
     same model, timed interleaved: ``eager_ms``, ``deploy_ms`` and ``speedup`` (eager / deploy)."""
-    from mnlab.analysis.latency import deployed
+    from mnlab.analysis import deploy
     from mnlab.studies.mobileone import interleaved_latency
 
-    times = interleaved_latency({"eager": model, "deploy": deployed(model, resolution)}, resolution,
+    times = interleaved_latency({"eager": model, "deploy": deploy(model, resolution, backend="deploy")}, resolution,
                                 rounds=rounds, budget_s=budget_s)
     return {"eager_ms": times["eager"], "deploy_ms": times["deploy"],
             "speedup": times["eager"] / times["deploy"]}
