@@ -1,5 +1,6 @@
 """Chapter 2's MobileNetV1 study: tables, grids and scaling exponents."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from mnlab.studies import v1
@@ -39,6 +40,39 @@ def test_paper_tables_cover_tables_4_to_7():
 
 
 def test_latency_grid_shape():
-    lat = v1.latency_grid(widths=(0.25,), resolutions=(32, 64), rounds=1, budget_s=0.01)
+    lat = v1.latency_grid(widths=(0.25,), resolutions=(32, 64), rounds=1, budget_s=0.01, backend="eager")
     assert list(lat.columns) == ["width", "resolution", "latency_ms", "best_ms"]
     assert (lat.latency_ms > 0).all() and len(lat) == 2
+
+
+def test_table2_sums_as_printed_and_transposed():
+    """Table 2's printed Mult-Add column sums to 99.29%; with 1.91% for the printed 1.19%, to 100.01%."""
+    assert v1.table2_sum() == pytest.approx(94.86 + 3.06 + 1.19 + 0.18)
+    assert v1.table2_sum(transposed=True) == pytest.approx(100.01)
+
+
+def _results():
+    import mnlab
+    split = mnlab.analyze(mnlab.create_model("mobilenet_v1").eval(), 224).by_kind(weight_layers_only=True)
+    grid = v1.width_resolution_grid(widths=(0.5, 1.0), resolutions=(160, 224))
+    return {"tables": v1.paper_tables(), "split": split, "grid": grid,
+            "exponents": v1.scaling_exponents(grid, metrics=("macs", "params"))}
+
+
+def test_claims_hold_and_table2_first_conv_is_documented():
+    claims = v1.claims(_results())
+    by = {c.what: c for c in claims}
+    assert all(c.holds for c in claims if c.must_hold)
+    first = by["Table 2 · conv 3×3 · % Mult-Adds"]
+    assert not first.holds and not first.must_hold and "100.01%" in first.note
+    assert by["Table 2 · conv 3×3 · % Mult-Adds, digits transposed"].holds
+
+
+def test_timing_claims_use_the_stored_machine_and_the_margin():
+    results = _results()
+    latency = results["grid"][["width", "resolution"]].assign(best_ms=[1.0, 1.5, 1.6, 2.4], cpu="Some CPU")
+    results.update(latency=latency, time_share=pd.Series({"conv 1×1": 80.0}))
+    by = {c.what: c for c in v1.claims(results)}
+    slow = by["latency falls more slowly than Mult-Adds with α"]
+    assert slow.holds and not slow.must_hold and slow.machine == "Some CPU"   # α exponent ≈ 0.6 < ≈ 1.9 − 0.3
+    assert not by["1×1 convs take ~95% of the time"].holds

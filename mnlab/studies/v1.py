@@ -7,15 +7,23 @@ counted here; the accuracy columns are the paper's (no ImageNet training happens
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mnlab.analysis import analyze, compare_latency
+from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import create_model
 from mnlab.papers import figure
+from mnlab.studies.stored import machine_of, stored_tables
 
 V1 = "mobilenet_v1"
+#: The grid the chapter fits its exponents on (the explorer's is the default 4 × 4 one).
+EXPONENT_GRID = {"widths": (0.25, 0.35, 0.5, 0.75, 1.0), "resolutions": (96, 128, 160, 192, 224)}
+#: Where the chapter's latency grid is stored (measured anew only under ``book.remeasure()``).
+LATENCY_CSV = Path(__file__).resolve().parents[2] / "chapters" / "data" / "v1_latency.csv"
 
 
 def count(name: str = V1, width_mult: float = 1.0, resolution: int = 224) -> dict:
@@ -83,12 +91,99 @@ def scaling_exponents(grid: pd.DataFrame, metrics=("macs", "params"), width_at: 
 
 
 def latency_grid(widths=(0.25, 0.5, 0.75, 1.0), resolutions=(128, 160, 192, 224), *, rounds: int = 3,
-                 budget_s: float = 0.1, name: str = V1) -> pd.DataFrame:
-    """Measured latency (batch 1, one thread) over the α × resolution grid, all settings
-    interleaved (:func:`~mnlab.analysis.compare_latency`); ``latency_ms`` is the median."""
+                 budget_s: float = 0.1, name: str = V1, backend: str = "onnxruntime") -> pd.DataFrame:
+    """Measured latency (batch 1, one thread) over the α × resolution grid on ``backend``
+    (deployed: ONNX Runtime, BN folded), all settings interleaved
+    (:func:`~mnlab.analysis.compare_latency`); ``latency_ms`` is the median."""
     settings = list(itertools.product(widths, resolutions))
     models = {f"{w}/{r}": create_model(name, width_mult=w).eval() for w, r in settings}
     shapes = {f"{w}/{r}": r for w, r in settings}
-    times = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s)
+    times = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s, backend=backend)
     return pd.DataFrame([{"width": w, "resolution": r, "latency_ms": times.median_ms[f"{w}/{r}"],
                           "best_ms": times.best_ms[f"{w}/{r}"]} for w, r in settings])
+
+
+def stored_latency_grid(path: str | os.PathLike = LATENCY_CSV, remeasure: bool = False) -> pd.DataFrame:
+    """:func:`latency_grid` (ONNX Runtime, one thread) as stored at ``path`` with the machine that
+    measured it; measured and written when ``remeasure`` is true or the file is missing."""
+    return stored_tables({"latency": path}, remeasure, lambda: {"latency": latency_grid()})["latency"]
+
+
+#: "Latency falls more slowly than Mult-Adds": its α exponent must be below the MACs' by this.
+EXPONENT_MARGIN = 0.3
+
+
+def claims(results: dict) -> list[Claim]:
+    """Chapter 2's claims. ``results`` holds ``tables`` (:func:`paper_tables`), ``split`` (the
+    report's ``by_kind(weight_layers_only=True)``), ``grid`` and ``exponents``
+    (:func:`width_resolution_grid` on :data:`EXPONENT_GRID`, :func:`scaling_exponents`) and, for
+    the timing claims, ``time_share`` (% of profiled layer time by kind) and ``latency`` (the
+    stored :func:`latency_grid`). Timings are never must-hold."""
+    split, exponents, out = results["split"], results["exponents"], []
+    for row in results["tables"].drop_duplicates("key").itertuples():
+        out.append(compare(f"{row.key}/madds", row.macs, what=f"{row.table} · {row.model} · Mult-Adds"))
+        out.append(compare(f"{row.key}/params", row.params, what=f"{row.table} · {row.model} · parameters"))
+    out += _table2_claims(split)
+    out.append(compare("mobilenet_v1/sec3.2/pointwise_params_pct", split.loc["conv 1×1", "params_pct"],
+                       what="1×1 convs hold ~75% of the parameters", tolerance=0.02))
+    out.append(compare("mobilenet_v1/sec3.2/pointwise_time_pct", split.loc["conv 1×1", "macs_pct"],
+                       what="1×1 convs do ~95% of the computation (Mult-Adds)", tolerance=0.02))
+    alpha, rho = exponents.loc["macs", "against α"], exponents.loc["macs", "against ρ"]
+    out.append(statement("α scales Mult-Adds by ~α²", "roughly α²", f"α^{alpha:.2f}", 1.8 <= alpha <= 2.0,
+                         source="mobilenet_v1", evidence=Evidence.COUNT, tolerance="exponent in [1.8, 2]"))
+    out.append(statement("ρ scales Mult-Adds by ρ²", "ρ²", f"ρ^{rho:.3f}", abs(rho - 2) < 0.02,
+                         source="mobilenet_v1", evidence=Evidence.COUNT, tolerance="|exponent − 2| < 0.02"))
+    out.append(statement("ρ leaves the parameters unchanged", "Mult-Adds only",
+                         f"ρ^{exponents.loc['params', 'against ρ']:.3f}",
+                         results["grid"].groupby("width").params.nunique().eq(1).all(), source="mobilenet_v1",
+                         evidence=Evidence.COUNT, tolerance="identical counts at every resolution"))
+    if "latency" in results:
+        out += _timing_claims(results)
+    return out
+
+
+def _table2_claims(split: pd.DataFrame) -> list[Claim]:
+    """Table 2 row by row; the first conv's printed 1.19% is documented, and its transposition
+    1.91% (with which the printed column sums to 100.01%) must hold."""
+    out = []
+    for kind in split.index:
+        documented = kind == "conv 3×3"
+        note = (f"112·112·32·27 of {split.macs.sum():,} Mult-Adds; the printed column sums to "
+                f"{table2_sum():.2f}%, with 1.91% in this cell to {table2_sum(transposed=True):.2f}%"
+                if documented else "")
+        out.append(compare(f"mobilenet_v1/table2/{kind}/madds_pct", split.loc[kind, "macs_pct"],
+                           what=f"Table 2 · {kind} · % Mult-Adds", must_hold=not documented, note=note))
+        out.append(compare(f"mobilenet_v1/table2/{kind}/params_pct", split.loc[kind, "params_pct"],
+                           what=f"Table 2 · {kind} · % parameters"))
+    out.append(compare("mobilenet_v1/table2/conv 3×3/madds_pct_transposed", split.loc["conv 3×3", "macs_pct"],
+                       what="Table 2 · conv 3×3 · % Mult-Adds, digits transposed"))
+    return out
+
+
+TABLE2_KINDS = ("conv 1×1", "depthwise 3×3", "conv 3×3", "linear")
+
+
+def table2_sum(transposed: bool = False) -> float:
+    """The sum of Table 2's printed Mult-Add column, or with the first conv's 1.19% replaced by
+    its transposition 1.91% (``transposed``)."""
+    key = "mobilenet_v1/table2/{}/madds_pct"
+    total = sum(figure(key.format(k)).value for k in TABLE2_KINDS if k != "conv 3×3")
+    first = figure(key.format("conv 3×3") + ("_transposed" if transposed else "")).value
+    return total + first
+
+
+def _timing_claims(results: dict) -> list[Claim]:
+    """The timing half of :func:`claims`: ONNX Runtime on the machine that measured it."""
+    latency, exponents, share = results["latency"], results["exponents"], results["time_share"]
+    machine = machine_of(latency, cpu_only=True) if "cpu" in latency else None
+    latency_alpha = scaling_exponents(latency, metrics=("best_ms",)).loc["best_ms", "against α"]
+    mac_alpha = exponents.loc["macs", "against α"]
+    return [
+        compare("mobilenet_v1/sec3.2/pointwise_time_pct", share["conv 1×1"], what="1×1 convs take ~95% of the time",
+                tolerance=0.02, evidence=Evidence.TIMING, machine=results.get("profile_machine"),
+                note="share of profiled layer time, ONNX Runtime (BN folded), 1 thread"),
+        statement("latency falls more slowly than Mult-Adds with α", "(Mult-Adds ~α²)",
+                  f"latency ~α^{latency_alpha:.2f}", latency_alpha < mac_alpha - EXPONENT_MARGIN,
+                  source="shufflenet_v2", evidence=Evidence.TIMING, machine=machine,
+                  tolerance=f"latency exponent < MAC exponent − {EXPONENT_MARGIN} (stored interleaved run)"),
+    ]
