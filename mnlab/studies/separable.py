@@ -170,7 +170,7 @@ def g1_verdict(timed: pd.DataFrame) -> dict:
 
 #: How much larger than its Mult-Add share the depthwise convolution's time share must be.
 DW_TIME_FACTOR = 3
-#: G1 "reproduced" only if the 1:1 layer is fastest by more than this (best of interleaved rounds).
+#: The margin by which the balanced layer must be fastest for G1 to count as reproduced.
 G1_MARGIN = 0.10
 
 

@@ -109,7 +109,7 @@ def stored_latency_grid(path: str | os.PathLike = LATENCY_CSV, remeasure: bool =
     return stored_tables({"latency": path}, remeasure, lambda: {"latency": latency_grid()})["latency"]
 
 
-#: "Latency falls more slowly than Mult-Adds": its α exponent must be below the MACs' by this.
+#: How far below the Mult-Adds' α exponent latency's must lie to "fall more slowly than Mult-Adds".
 EXPONENT_MARGIN = 0.3
 
 
