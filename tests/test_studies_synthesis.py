@@ -6,6 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mnlab.papers import figure
+from mnlab.plots.synthesis import plot_pareto
 from mnlab.studies import synthesis as syn
 from mnlab.studies.stored import machine_of
 from mnlab.zoo import COLUMNS
@@ -98,7 +99,15 @@ def test_synthesis_table_and_plot():
     assert list(table["label"]) == ["V1 0.5", "MobileOne-S1", "MobileOne-S0", "V1 1"]   # by latency
     assert table["pareto"].tolist() == [True, True, False, False]
     assert table.loc[0, "gmacs_per_s"] == pytest.approx(149e6 / 8e6)
-    assert isinstance(syn.plot_pareto(table), Figure)
+    assert isinstance(plot_pareto(table), Figure)
+
+
+def test_the_exported_pareto_figures_rebuild_from_stored_data():
+    from mnlab.plots import exported_figures
+    figures = exported_figures()
+    for name in ("synthesis_pareto", "synthesis_pareto_eager"):
+        fig = figures[name]()
+        assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
 
 
 def test_worst_inversion_and_family_throughput():
@@ -130,4 +139,55 @@ def test_cheapest_reaching():
 def test_runtime_speedup_small_model():
     from mnlab.studies.mobileone import thirty_layer_net
     result = syn.runtime_speedup(thirty_layer_net("ReLU", channels=4, layers=5), 32, rounds=1, budget_s=0.01)
-    assert set(result) == {"eager_ms", "deploy_ms", "speedup"} and result["speedup"] > 0
+    assert set(result) == {"eager_ms", "deployed_ms", "speedup"}
+    assert result["speedup"] == pytest.approx(result["eager_ms"] / result["deployed_ms"])
+
+
+def _book_zoo(backend):
+    from pathlib import Path
+    return syn.read_zoo(Path(__file__).resolve().parents[1] / "chapters" / "data" / "zoo_latency.csv", backend)
+
+
+def test_front_changes():
+    eager = _toy()
+    deployed = eager.assign(latency_ms=[20.0, 8.0, 9.0, 10.0])   # S0 now 9 ms: faster than S1
+    changes = syn.front_changes(eager, deployed)
+    # eager front: V1 0.5 (8 ms), S1 (10 ms); deployed: V1 0.5, S0 (9 ms, 71.4), S1 (10 ms, 75.9)
+    assert changes == {"joined": ["MobileOne-S0"], "left": [], "kept": ["V1 0.5", "MobileOne-S1"]}
+    assert syn.front_changes(eager, eager)["joined"] == []
+    with pytest.raises(ValueError, match="different configurations"):
+        syn.front_changes(eager, eager.iloc[:3])
+
+
+def test_cost_ranking_orders_metrics_by_spearman():
+    from scipy import stats
+    zoo = _book_zoo("onnxruntime")
+    ranking = syn.cost_ranking(zoo)
+    assert list(ranking.index) == sorted(syn.COST_NAMES, key=lambda m: -stats.spearmanr(zoo[m], zoo.latency_ms)[0])
+    assert ranking.spearman["macs"] == pytest.approx(stats.spearmanr(zoo.macs, zoo.latency_ms)[0])
+
+
+def test_deploy_gain():
+    eager = _toy()
+    deployed = eager.assign(latency_ms=[10.0, 2.0, 12.0, 5.0]).iloc[::-1]   # joined by key, not order
+    gain = syn.deploy_gain(eager, deployed)
+    assert gain.to_dict() == {"B": pytest.approx((1.0 + 2.0) / 2), "A": pytest.approx((2.0 + 4.0) / 2)}
+    with pytest.raises(ValueError, match="configurations"):
+        syn.deploy_gain(eager.iloc[:2], deployed)
+
+
+def test_claims_follow_the_stored_zoo():
+    shares = pd.DataFrame({"macs_share": [0.05], "time_share": [0.2], "time_per_mac_ratio": [4.0]},
+                          index=pd.Index(["depthwise 3×3"], name="kind"))
+    zoo = _book_zoo("onnxruntime")
+    labels = [syn.label_of(r) for r in zoo.to_dict("records")]
+    lat = dict(zip(labels, zoo["latency_ms"]))
+    claims = syn.claims(zoo, shares)
+    assert [c.what for c in claims][0] == "MobileNetV2 is faster than MobileNetV1"
+    assert claims[0].holds == (lat["V2 1"] < lat["V1 1"])
+    assert claims[-1].holds and claims[-1].must_hold   # 4 > 1.5: a large effect, must hold
+    assert all(c.machine for c in claims[:-1])
+    slower = zoo.copy()
+    slower.loc[[label == "V2 1" for label in labels], "latency_ms"] = 2 * lat["V1 1"]
+    assert not syn.claims(slower, shares.assign(time_per_mac_ratio=1.2))[0].holds
+    assert not syn.claims(slower, shares.assign(time_per_mac_ratio=1.2))[-1].holds

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from mnlab.papers import figure
 from mnlab.studies.stored import write_csv
@@ -184,34 +183,20 @@ def synthesis_table(zoo: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("latency_ms", kind="stable").reset_index(drop=True)
 
 
-def plot_pareto(table: pd.DataFrame, *, title: str | None = None) -> Figure:
-    """Published top-1 against measured latency (log scale), one colour per family; the Pareto
-    front joined by a step line and labelled. ``table`` is :func:`synthesis_table`'s."""
-    from matplotlib import colormaps
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax = fig.add_subplot()
-    families = list(dict.fromkeys(table["family"]))
-    cmap = colormaps["tab10"]
-    for i, fam in enumerate(families):
-        part = table[table["family"] == fam]
-        ax.scatter(part["latency_ms"], part["top1"], s=36, color=cmap(i), label=fam, alpha=0.9,
-                   edgecolors="none", zorder=3)
-    front = table[table["pareto"]].sort_values("latency_ms")
-    ax.step(front["latency_ms"], front["top1"], where="post", color="black", lw=1, alpha=0.6,
-            label="Pareto front", zorder=2)
-    for row in table.itertuples(index=False):
-        ax.annotate(row.label, (row.latency_ms, row.top1), textcoords="offset points", xytext=(4, -3),
-                    fontsize=7, color="black" if row.pareto else "grey")
-    ax.set_xscale("log")
-    ax.set_xlabel("measured latency (ms, batch 1, one thread, log scale)")
-    ax.set_ylabel("published ImageNet top-1 (%)")
-    ax.set_title(title or "Accuracy (the papers') against latency (this CPU)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
-    return fig
-
-
 # --------------------------------------------------------------------------- numbers behind the advice
+
+COST_NAMES = {"macs": "MACs", "params": "parameters", "bytes": "bytes moved",
+              "peak_activation_bytes": "peak activation memory"}
+
+
+def cost_ranking(zoo: pd.DataFrame) -> pd.DataFrame:
+    """How well each cost metric of ``COST_NAMES`` ranks the zoo's latencies over all
+    configurations (:func:`~mnlab.analysis.rank_correlation`): ``n``, ``spearman`` and
+    ``kendall`` indexed by metric, the best ranking (highest Spearman ρ) first."""
+    from mnlab.analysis import rank_correlation
+    table = rank_correlation(zoo, metrics=tuple(COST_NAMES)).query("group == 'all'").set_index("metric")
+    return table[["n", "spearman", "kendall"]].sort_values("spearman", ascending=False, kind="stable")
+
 
 def worst_inversion(zoo: pd.DataFrame, metric: str = "macs") -> dict:
     """The pair of configurations that most contradicts ``metric`` as a latency ranking: A has
@@ -266,13 +251,108 @@ def cheapest_reaching(table: pd.DataFrame, top1: float, cost: str = "latency_ms"
     return reaching.loc[reaching[cost].idxmin()]
 
 
-def runtime_speedup(model, resolution: int, *, rounds: int = 3, budget_s: float = 0.2) -> dict:
-    """Eager PyTorch against the deploy form (BN folded, TorchScript frozen and optimized) of the
-    same model, timed interleaved: ``eager_ms``, ``deploy_ms`` and ``speedup`` (eager / deploy)."""
+def runtime_speedup(model, resolution: int, *, backend: str = "onnxruntime", rounds: int = 3,
+                    budget_s: float = 0.2) -> dict:
+    """Eager PyTorch against a deployed form (``backend``, one of ``mnlab.analysis.BACKENDS``:
+    BN folded, graph runtime) of the same model, timed interleaved: ``eager_ms``,
+    ``deployed_ms`` and ``speedup`` (eager / deployed)."""
     from mnlab.analysis import deploy
     from mnlab.studies.mobileone import interleaved_latency
 
-    times = interleaved_latency({"eager": model, "deploy": deploy(model, resolution, backend="deploy")}, resolution,
-                                rounds=rounds, budget_s=budget_s)
-    return {"eager_ms": times["eager"], "deploy_ms": times["deploy"],
-            "speedup": times["eager"] / times["deploy"]}
+    times = interleaved_latency({"eager": model, "deployed": deploy(model, resolution, backend=backend)},
+                                resolution, rounds=rounds, budget_s=budget_s)
+    return {"eager_ms": times["eager"], "deployed_ms": times["deployed"],
+            "speedup": times["eager"] / times["deployed"]}
+
+
+def front_changes(eager: pd.DataFrame, deployed: pd.DataFrame) -> dict:
+    """How the accuracy–latency front moves from eager PyTorch to a deployed backend: lists of
+    labels (in the deployed table's latency order) that ``joined``, ``left`` and ``kept`` the
+    front. Both arguments are zoo tables of the same configurations (:func:`read_zoo`)."""
+    before = synthesis_table(eager).set_index("label")["pareto"]
+    after = synthesis_table(deployed).set_index("label")["pareto"]
+    if set(before.index) != set(after.index):
+        raise ValueError(f"eager and deployed tables hold different configurations: "
+                         f"{sorted(set(before.index) ^ set(after.index))}")
+    order = list(after.index)
+    return {"joined": [k for k in order if after[k] and not before[k]],
+            "left": [k for k in order if before[k] and not after[k]],
+            "kept": [k for k in order if before[k] and after[k]]}
+
+
+def deploy_gain(eager: pd.DataFrame, deployed: pd.DataFrame) -> pd.Series:
+    """Per family, the median over its configurations of eager latency / deployed latency (how
+    much deploying speeds it up), sorted from the least to the most gained. Rows are joined by
+    model, width, resolution and form."""
+    keys = ["family", "model", "width", "resolution", "reparameterized"]
+    both = eager[keys + ["latency_ms"]].merge(deployed[keys + ["latency_ms"]], on=keys,
+                                              suffixes=("_eager", "_deployed"), validate="one_to_one")
+    if len(both) != len(deployed):
+        raise ValueError(f"eager has {len(both)} of the deployed table's {len(deployed)} configurations")
+    ratio = both["latency_ms_eager"] / both["latency_ms_deployed"]
+    return ratio.groupby(both["family"]).median().sort_values().rename("eager / deployed (median)")
+
+
+# --------------------------------------------------------------------------- the chapter's claims
+
+def _growth_claims(lat: pd.Series, machine: str) -> list:
+    from mnlab.claims import Evidence, statement
+    out = []
+    for fam, small, big, key_small, key_big, src in [
+            ("EfficientNet-Lite", "Lite0", "Lite4", "efficientnet_lite/lite0/latency",
+             "efficientnet_lite/lite4/latency", "efficientnet_lite"),
+            ("MobileOne", "MobileOne-S0", "MobileOne-S4", "mobileone/s0/latency", "mobileone/s4/latency",
+             "ml_mobileone")]:
+        paper_ratio = figure(key_big).value / figure(key_small).value
+        ours = lat[big] / lat[small]
+        holds = abs(ours / paper_ratio - 1) <= GROWTH_TOLERANCE
+        out.append(statement(
+            f"{fam}: latency growth from {small} to {big}", f"{paper_ratio:.1f}× ({figure(key_small).note})",
+            f"{ours:.1f}×", holds, source=src, evidence=Evidence.TIMING, machine=machine,
+            tolerance=f"within ±{GROWTH_TOLERANCE:.0%} of the ratio",
+            note="" if holds else "a CPU core pays for every MAC; the phone's accelerator hides most of the extra MACs"))
+    return out
+
+
+GROWTH_TOLERANCE = 0.25          # a family's latency growth, ours against the phone's
+DEPTHWISE_TIME_PER_MAC = 1.5     # depthwise time share must exceed this × its MAC share
+
+
+def claims(zoo: pd.DataFrame, shares: pd.DataFrame) -> list:
+    """The chapter's *paper vs measured* claims from the stored ``zoo`` (:func:`read_zoo`, one
+    backend) and one layer profile's :func:`kind_shares`. Only relations are compared: the
+    papers timed phones, the zoo one desktop core (named in each verdict)."""
+    from mnlab.analysis import rank_correlation
+    from mnlab.claims import Evidence, statement
+    from mnlab.studies.stored import machine_of
+
+    machine = machine_of(zoo, cpu_only=True)
+    lat = zoo.assign(label=[label_of(r) for r in zoo.to_dict("records")]).set_index("label")["latency_ms"]
+    paper = (figure("mobilenet_v2/table4/mobilenet_v2/latency").value
+             / figure("mobilenet_v2/table4/mobilenet_v1/latency").value)
+    ours = lat["V2 1"] / lat["V1 1"]
+    out = [statement("MobileNetV2 is faster than MobileNetV1", f"V2 / V1 = {paper:.2f} (Pixel 1)",
+                     f"V2 / V1 = {ours:.2f}", ours < 1, source="mobilenet_v2", evidence=Evidence.TIMING,
+                     machine=machine, tolerance="ratio < 1",
+                     note="V2's expanded depthwise layers run far below the machine's peak here")]
+    out += _growth_claims(lat, machine)
+    on_front = synthesis_table(zoo).set_index("label")["pareto"]
+    mobileone = [f"S{i}" for i in range(5) if on_front[f"MobileOne-S{i}"]]
+    out.append(statement("MobileOne variants are on the accuracy–latency front",
+                         "state-of-the-art accuracy at its latency (iPhone 12)",
+                         f"{len(mobileone)} of 5 on the front ({', '.join(mobileone) or 'none'})",
+                         len(mobileone) == 5, source="mobileone", evidence=Evidence.TIMING, machine=machine,
+                         tolerance="all five", note="" if len(mobileone) == 5 else
+                         "on this CPU other families reach the same accuracy sooner"))
+    rho = rank_correlation(zoo, metrics=("macs", "params")).query("group == 'all'").set_index("metric")["spearman"]
+    out.append(statement("MACs rank latency better than parameters", "moderate vs weak correlation",
+                         f"ρ {rho['macs']:.2f} vs {rho['params']:.2f}", rho["macs"] > rho["params"],
+                         source="mobileone", evidence=Evidence.TIMING, machine=machine,
+                         tolerance="ρ(MACs) > ρ(params)", note="stored zoo"))
+    dw = shares.loc["depthwise 3×3"]
+    out.append(statement("depthwise layers cost more time than their MACs", "Mult-Adds are not time",
+                         f"{dw['time_share']:.0%} of the time, {dw['macs_share']:.0%} of the MACs (V2)",
+                         dw["time_per_mac_ratio"] > DEPTHWISE_TIME_PER_MAC, source="mobileone",
+                         evidence=Evidence.TIMING_EFFECT,
+                         tolerance=f"time share > {DEPTHWISE_TIME_PER_MAC} × MAC share (one profiled run)"))
+    return out
