@@ -42,6 +42,7 @@ import itertools
 import json
 import math
 import numbers
+from importlib import resources
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -562,204 +563,15 @@ def explorer_page(explorers: Sequence[Explorer], title: str = "mnlab explorers")
             f'margin: 2em">\n<h1>{_esc(title)}</h1>\n{body}\n</body></html>\n')
 
 
-# --------------------------------------------------------------------------- Sphinx
-
-
-def _configure(app, config) -> None:
-    """Jupyter Book adds every ``*.js``/``*.css`` under ``_static`` to every page; the vendored
-    MathJax (``_static/mathjax``) must be loaded once, by ``sphinx.ext.mathjax`` after its
-    configuration and only on pages with math, so it is taken out of that list."""
-    def keep(entry) -> bool:
-        name = entry[0] if isinstance(entry, (tuple, list)) else entry
-        return not str(name or "").startswith("mathjax/")
-
-    config.html_js_files = [e for e in config.html_js_files if keep(e)]
-    config.html_css_files = [e for e in config.html_css_files if keep(e)]
-
-
-def _clean_page_scripts(app, pagename, templatename, context, doctree) -> None:
-    """Per page: drop the ipywidgets state that myst-nb embeds for notebooks executed with
-    widgets (the static book renders no widget; their outputs show the static explorer), and
-    scripts added twice (sphinx-thebe's inline ``const`` configuration is, and the second copy
-    throws "Identifier 'THEBE_JS_URL' has already been declared")."""
-    scripts = context.get("script_files")
-    if not isinstance(scripts, list):
-        return
-    seen, kept = set(), []
-    for js in scripts:
-        attributes = getattr(js, "attributes", {}) or {}
-        if attributes.get("type") == "application/vnd.jupyter.widget-state+json":
-            continue
-        key = (str(getattr(js, "filename", js) or ""), tuple(sorted(attributes.items())))
-        if key not in seen:
-            seen.add(key)
-            kept.append(js)
-    scripts[:] = kept
-
-
-def setup(app):
-    """``mnlab.explorer`` is also a Sphinx extension (``_config.yml``: ``extra_extensions``) that
-    keeps the book's pages offline, static and free of JavaScript errors: MathJax loaded once
-    from ``_static/mathjax``, no ipywidgets state, no duplicated inline scripts."""
-    app.connect("config-inited", _configure, priority=900)
-    app.connect("html-page-context", _clean_page_scripts, priority=900)
-    return {"version": str(FORMAT_VERSION), "parallel_read_safe": True,
-            "parallel_write_safe": True}
-
-
 # --------------------------------------------------------------------------- style and script
 
-_CSS = (
-    ".mnlab-explorer{border:1px solid rgba(127,127,127,.4);border-radius:6px;padding:.7em 1em;"
-    "margin:.5em 0 1em;max-width:52em;line-height:1.4;box-sizing:border-box}"
-    ".mnlab-explorer .mnx-title{font-weight:600;margin:0 0 .5em}"
-    ".mnlab-explorer .mnx-body{display:flex;flex-wrap:wrap;gap:.5em 2em;align-items:flex-start}"
-    ".mnlab-explorer .mnx-controls{flex:1 1 17em;min-width:14em;max-width:26em}"
-    ".mnlab-explorer label.mnx-slider{display:grid;grid-template-columns:1fr auto;"
-    "grid-template-areas:'name value' 'range range';align-items:end;gap:0 1em;margin:0 0 .45em;"
-    "font-weight:normal}"
-    ".mnlab-explorer .mnx-name{grid-area:name}"
-    ".mnlab-explorer input.mnx-range{grid-area:range;width:100%;margin:.15em 0 0;"
-    "accent-color:#1f77b4;cursor:pointer}"
-    ".mnlab-explorer output.mnx-value{grid-area:value;font-variant-numeric:tabular-nums;"
-    "text-align:right;font-weight:600}"
-    ".mnlab-explorer table.mnx-outputs{border-collapse:collapse;margin:.6em 0 0;width:auto;"
-    "table-layout:auto;border:0;background:none;font-size:inherit}"
-    ".mnlab-explorer table.mnx-outputs tr{background:none;border:0}"
-    ".mnlab-explorer table.mnx-outputs th,.mnlab-explorer table.mnx-outputs td{border:0;"
-    "padding:.1em 0;background:none;vertical-align:baseline}"
-    ".mnlab-explorer table.mnx-outputs th{text-align:left;font-weight:normal;padding-right:1.5em}"
-    ".mnlab-explorer table.mnx-outputs td{text-align:right;font-variant-numeric:tabular-nums;"
-    "font-weight:600}"
-    ".mnlab-explorer figure.mnx-chart{flex:1 1 20em;min-width:15em;max-width:30em;margin:0}"
-    ".mnlab-explorer .mnx-svg svg{width:100%;height:auto;display:block;overflow:visible}"
-    ".mnlab-explorer .mnx-caption,.mnlab-explorer .mnx-note,.mnlab-explorer .mnx-nojs{"
-    "font-size:.85em;text-align:left;margin:.2em 0 0;padding:0}"
-    ".mnlab-explorer .mnx-note,.mnlab-explorer .mnx-nojs{opacity:.8}"
-    ".mnlab-explorer .mnx-note{margin-top:.5em}"
-)
+def _asset(name: str) -> str:
+    """A file of ``mnlab/assets`` as the text the HTML embeds (package data, in the wheel)."""
+    return (resources.files("mnlab") / "assets" / name).read_text(encoding="utf-8")
 
+
+#: The static explorer's style, one rule per line in the file, joined as one line.
+_CSS = "".join(_asset("explorer.css").splitlines())
 # The script binds every explorer on the page that is not bound yet, so it does not matter how
 # many explorers (or copies of one) a page holds, nor in which order their scripts run.
-_JS = r"""(function () {
-"use strict";
-var SVG = "http://www.w3.org/2000/svg";
-function mk(tag, attrs, parent, text) {
-  var e = document.createElementNS(SVG, tag);
-  for (var k in attrs) { if (Object.prototype.hasOwnProperty.call(attrs, k)) e.setAttribute(k, attrs[k]); }
-  if (text !== undefined) e.textContent = text;
-  if (parent) parent.appendChild(e);
-  return e;
-}
-function compact(v) {
-  if (v === 0) return "0";
-  var units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]], a = Math.abs(v), s = "";
-  for (var i = 0; i < units.length; i++) { if (a >= units[i][0]) { v = v / units[i][0]; s = units[i][1]; break; } }
-  return String(Number(v.toPrecision(3))) + s;
-}
-function niceStep(span, n) {
-  var raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw))), m = raw / p;
-  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
-}
-function bind(root) {
-  if (root.getAttribute("data-mnx-ready")) return;
-  var source = root.querySelector("script.mnx-data");
-  if (!source) return;
-  var d = JSON.parse(source.textContent);
-  root.setAttribute("data-mnx-ready", "1");
-  var ranges = root.querySelectorAll("input.mnx-range");
-  var shown = root.querySelectorAll("output.mnx-value");
-  var cells = root.querySelectorAll("td[data-output]");
-  var box = root.querySelector(".mnx-svg"), caption = root.querySelector(".mnx-caption");
-  var sizes = d.sliders.map(function (s) { return s.values.length; });
-  function indices() {
-    var idx = [];
-    for (var i = 0; i < ranges.length; i++) idx.push(parseInt(ranges[i].value, 10));
-    return idx;
-  }
-  function flat(idx) {
-    var f = 0;
-    for (var i = 0; i < idx.length; i++) f = f * sizes[i] + idx[i];
-    return f;
-  }
-  function stride(k) {
-    var s = 1;
-    for (var i = k + 1; i < sizes.length; i++) s *= sizes[i];
-    return s;
-  }
-  function chart(idx) {
-    if (!d.chart || !box) return;
-    var cx = d.chart.x, out = d.outputs[d.chart.y], sl = d.sliders[cx];
-    var W = 330, H = 210, L = 48, R = 12, T = 10, B = 40;
-    var xs = sl.values, nx = xs.length, st = stride(cx), total = out.value.length;
-    var ys = out.value.filter(function (v) { return v !== null; });
-    var ymax = ys.length ? Math.max.apply(null, ys) : 1, ymin = ys.length ? Math.min(0, Math.min.apply(null, ys)) : 0;
-    if (ymax <= ymin) ymax = ymin + 1;
-    var step = niceStep(ymax - ymin, 4), top = Math.ceil(ymax / step) * step, bottom = Math.floor(ymin / step) * step;
-    var x0 = xs[0], x1 = xs[nx - 1];
-    function px(v) { return nx === 1 ? (L + W - R) / 2 : L + (v - x0) / (x1 - x0) * (W - L - R); }
-    function py(v) { return T + (top - v) / (top - bottom) * (H - T - B); }
-    var svg = mk("svg", {viewBox: "0 0 " + W + " " + H, role: "img",
-      "aria-label": out.label + " against " + sl.label, "font-size": "12.5", fill: "currentColor"});
-    for (var t = bottom; t <= top + step / 2; t += step) {
-      mk("line", {x1: L, x2: W - R, y1: py(t), y2: py(t), stroke: "currentColor", "stroke-opacity": t === 0 ? 0.5 : 0.12}, svg);
-      mk("text", {x: L - 6, y: py(t) + 4, "text-anchor": "end"}, svg, compact(t));
-    }
-    var every = Math.max(1, Math.ceil(nx / 8));
-    for (var i = 0; i < nx; i++) {
-      mk("line", {x1: px(xs[i]), x2: px(xs[i]), y1: H - B, y2: H - B + 4, stroke: "currentColor"}, svg);
-      if (i % every === 0 || i === nx - 1) mk("text", {x: px(xs[i]), y: H - B + 17, "text-anchor": "middle"}, svg, sl.text[i]);
-    }
-    mk("text", {x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle"}, svg, sl.label);
-    mk("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg, out.label);
-    function path(base) {
-      var pts = [];
-      for (var k = 0; k < nx; k++) { var v = out.value[base + k * st]; if (v !== null) pts.push(px(xs[k]).toFixed(1) + "," + py(v).toFixed(1)); }
-      return pts.join(" ");
-    }
-    var f = flat(idx), base = f - idx[cx] * st, lines = total / nx;
-    if (lines <= 40) {
-      for (var b = 0; b < total; b++) {
-        if (Math.floor(b / st) % nx !== 0 || b === base) continue;
-        mk("polyline", {points: path(b), fill: "none", stroke: "currentColor", "stroke-opacity": 0.22, "stroke-width": 1.2}, svg);
-      }
-    }
-    mk("polyline", {points: path(base), fill: "none", stroke: "#1f77b4", "stroke-width": 2.2}, svg);
-    for (var k = 0; k < nx; k++) {
-      var v = out.value[base + k * st];
-      if (v !== null) mk("circle", {cx: px(xs[k]), cy: py(v), r: 2.6, fill: "#1f77b4"}, svg);
-    }
-    var cur = out.value[f];
-    if (cur !== null) mk("circle", {"class": "mnx-current", cx: px(xs[idx[cx]]), cy: py(cur), r: 5.5, fill: "#d62728", stroke: "white", "stroke-width": 1.5}, svg);
-    while (box.firstChild) box.removeChild(box.firstChild);
-    box.appendChild(svg);
-    if (caption) {
-      var others = [];
-      for (var j = 0; j < d.sliders.length; j++) if (j !== cx) others.push(d.sliders[j].label + " " + d.sliders[j].text[idx[j]]);
-      caption.textContent = out.label + " against " + sl.label + (others.length ? "; blue: " + others.join(", ") + (lines > 1 && lines <= 40 ? "; grey: the other settings" : "") : "") + "; red: the current point.";
-    }
-  }
-  function update() {
-    var idx = indices(), f = flat(idx);
-    for (var i = 0; i < ranges.length; i++) {
-      var s = d.sliders[i];
-      ranges[i].setAttribute("aria-valuetext", s.text[idx[i]]);
-      shown[i].textContent = s.text[idx[i]];
-      shown[i].setAttribute("data-value", s.raw[idx[i]]);
-    }
-    for (var c = 0; c < cells.length; c++) {
-      var o = d.outputs[c];
-      cells[c].textContent = o.text[f];
-      cells[c].setAttribute("data-value", o.raw[f]);
-    }
-    root.setAttribute("data-index", String(f));
-    chart(idx);
-  }
-  for (var i = 0; i < ranges.length; i++) ranges[i].addEventListener("input", update);
-  update();
-}
-var roots = document.querySelectorAll("div.mnlab-explorer");
-for (var r = 0; r < roots.length; r++) {
-  try { bind(roots[r]); } catch (err) { if (window.console) console.error("mnlab explorer:", err); }
-}
-})();"""
+_JS = _asset("explorer.js").removesuffix("\n")

@@ -274,14 +274,14 @@ def test_explorer_page_holds_several_explorers(v1_grid):
 def test_sphinx_hooks_keep_pages_offline_and_scripts_unique():
     from sphinx.builders.html._assets import _JavaScript
 
-    from mnlab import explorer
+    from mnlab import sphinxext
 
     class Config:
         html_js_files = ["mathjax/tex-chtml-full.js", ("mathjax/x.js", {}), "other.js"]
         html_css_files = ["mathjax/a.css", "site.css"]
 
     config = Config()
-    explorer._configure(None, config)
+    sphinxext._configure(None, config)
     assert config.html_js_files == ["other.js"] and config.html_css_files == ["site.css"]
 
     thebe = 'const THEBE_JS_URL = "x"'
@@ -289,10 +289,23 @@ def test_sphinx_hooks_keep_pages_offline_and_scripts_unique():
                _JavaScript(None, type="application/vnd.jupyter.widget-state+json", body="{}"),
                _JavaScript("a.js", defer="defer")]
     context = {"script_files": scripts}
-    explorer._clean_page_scripts(None, "page", "page.html", context, None)
+    sphinxext._clean_page_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] is scripts
     assert [(str(s.filename), s.attributes) for s in scripts] == [
         ("None", {"body": thebe}), ("a.js", {}), ("a.js", {"defer": "defer"})]
+
+
+def test_the_explorer_script_and_style_are_package_data():
+    """The static explorer embeds mnlab/assets/explorer.{js,css} (shipped in the wheel) as they are."""
+    from importlib import resources
+
+    from mnlab import explorer
+    assets = resources.files("mnlab") / "assets"
+    css, js = (assets / "explorer.css").read_text(), (assets / "explorer.js").read_text()
+    assert explorer._CSS == css.replace("\n", "") and explorer._JS + "\n" == js
+    html = explorer.Explorer(explorer_grid(lambda n: {"sq": n * n}, n=[1, 2]), sliders=["n"],
+                             outputs={"sq": "n²"}).to_html()
+    assert f"<style>{explorer._CSS}</style>" in html and f"<script>{explorer._JS}</script>" in html
 
 
 def test_v1_explorer_shows_the_papers_top1_where_it_prints_one():
