@@ -1,4 +1,7 @@
 import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -23,3 +26,17 @@ def _deterministic():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory) -> "tuple[subprocess.CompletedProcess, pathlib.Path]":
+    """The book built once per test session, from the stored outputs (nothing is executed), with
+    warnings as errors (``jupyter-book build -W -n --keep-going``): ``(the finished process,
+    its _build/html folder)``. tests/test_book.py checks that it is clean; tests/test_browser.py
+    drives the same pages, so ``make test`` builds the book once."""
+    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
+    out = tmp_path_factory.mktemp("book")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run([str(jb), "build", str(root), "--path-output", str(out), "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True, timeout=900)
+    return result, out / "_build" / "html"

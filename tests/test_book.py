@@ -49,14 +49,11 @@ def test_chapter_is_stored_executed_without_errors(notebook):
     assert counts == list(range(1, len(code) + 1)), "not executed top to bottom in one run"
 
 
-def test_book_builds_cleanly_with_warnings_as_errors(tmp_path):
+def test_book_builds_cleanly_with_warnings_as_errors(book_build):
     """`jupyter-book build -W -n --keep-going`: any warning (broken reference, missing citation,
     unknown output) fails the build. The build renders stored outputs; nothing is executed."""
-    jb = pathlib.Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n",
-                             "--keep-going"], capture_output=True, text=True, timeout=900)
+    result, html = book_build
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    html = tmp_path / "_build" / "html"
     assert (html / "index.html").exists()
     for name in _toc_files():
         assert (html / f"{name}.html").exists(), name

@@ -501,16 +501,19 @@ def _toc_pages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def book_html(tmp_path_factory) -> pathlib.Path:
-    """The rendered book: ``MNLAB_BOOK_HTML`` if set (a finished build of this tree), else a
-    fresh build of the stored notebooks into a temporary folder."""
+def book_html(request) -> pathlib.Path:
+    """The rendered book: ``MNLAB_BOOK_HTML`` if set (a finished build of this tree), else the
+    session's one build of the stored notebooks (``book_build`` in conftest.py, which
+    tests/test_book.py checks for warnings)."""
     reuse = os.environ.get("MNLAB_BOOK_HTML")
     if reuse:
         html = pathlib.Path(reuse)
         assert (html / "index.html").exists(), f"MNLAB_BOOK_HTML={reuse} holds no built book"
         return html
     _chromium()  # no point building without a browser
-    return _build(ROOT, tmp_path_factory.mktemp("book"))
+    result, html = request.getfixturevalue("book_build")
+    assert (html / "index.html").exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    return html
 
 
 _CSS_URL = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')\s]+)", re.I)

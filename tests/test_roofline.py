@@ -106,8 +106,6 @@ def test_plot_roofline_colours_by_kind():
 
 
 def test_profile_to_roofline_on_a_small_net():
-    pytest.importorskip("mnlab.analysis.counting",
-                        reason="mnlab.analysis.counting (analyze) not importable yet")
     from mnlab.analysis.profile import profile_layers
     model = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                           nn.Conv2d(16, 16, 3, 1, 1, groups=16), nn.Conv2d(16, 32, 1))

@@ -1,6 +1,5 @@
 """mnlab.validation: the one check for integer and real arguments (NumPy numbers accepted, bools,
 NaN and infinities refused), and the layering rule that lets every layer use it."""
-import ast
 
 import numpy as np
 import pytest
@@ -53,13 +52,6 @@ def test_not_finite_reals(value):
 def test_real_bounds_are_in_the_message(value, kwargs, message):
     with pytest.raises(ValueError, match=message):
         check_real(value, "x", **kwargs)
-
-
-def test_validation_imports_nothing_from_mnlab():
-    tree = ast.parse(open(mnlab.validation.__file__).read())
-    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-    assert not [name for name in imported if name and name.startswith("mnlab")]
 
 
 def test_no_hand_written_integer_checks_are_left():

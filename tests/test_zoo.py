@@ -5,11 +5,8 @@ import pandas as pd
 import pytest
 from torch import nn
 
-pytest.importorskip("mnlab.models", reason="mnlab.models (the lead's models) not importable yet")
-pytest.importorskip("mnlab.analysis.counting", reason="mnlab.analysis.counting (analyze) not importable yet")
-
-from mnlab import zoo  # noqa: E402
-from mnlab.zoo import COLUMNS, ZooConfig, default_configs, zoo_sweep  # noqa: E402
+from mnlab import zoo
+from mnlab.zoo import COLUMNS, ZooConfig, default_configs, zoo_sweep
 
 # Two small, quick configurations: one width-scaled MobileNet, one re-parameterized MobileOne.
 CONFIGS = [("mobilenet_v3_small", 0.5, 64), ("mobileone_s0", None, 64)]
