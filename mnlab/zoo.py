@@ -41,7 +41,6 @@ COLUMNS = ["family", "model", "width", "resolution", "reparameterized", "macs", 
            "peak_activation_bytes", "latency_ms", "latency_iqr_ms", "latency_p90_ms", "rel_iqr",
            "runs", "noisy", "backend", "threads", "cpu", "logical_cores", "torch", "fingerprint",
            "measured_at"]
-_KEY = ["fingerprint", "backend", "model", "width", "resolution", "reparameterized"]
 #: Columns that hold integers (kept integers through the CSV).
 INT_COLUMNS = ["resolution", "macs", "params", "bytes", "peak_activation_bytes", "runs", "threads",
                "logical_cores"]
