@@ -68,23 +68,65 @@ def hooks(model: nn.Module):
 
 # ----------------------------------------------------------------------------- timing
 
-def test_known_spin_time_is_measured_within_10_percent():
-    model = Spin(0.005)
-    result = measure_latency(model, (1, 3, 8, 8), warmup=2, min_runs=15, budget_s=0.3)
-    # A spin cannot take less than its 5 ms; a busy neighbour only ever adds time, and on a
-    # loaded two-core machine every sample may be preempted, so the bound above is wide: what
-    # it catches is a timer that counts a call twice or misses it.
-    assert 5.0 <= result.best_ms < 9.0 and result.median_ms >= result.best_ms
+class FakeClock:
+    """A perf_counter that only moves when a model "runs": timings become exact on any machine."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Ticks(nn.Module):
+    """Advances the fake clock by a known time per call (and a different one every third call)."""
+
+    def __init__(self, clock: FakeClock, ms: float, odd_ms: float | None = None):
+        super().__init__()
+        self.clock, self.ms, self.odd_ms, self.calls = clock, ms, odd_ms, 0
+
+    def forward(self, x):
+        self.calls += 1
+        odd = self.odd_ms is not None and self.calls % 3 == 0
+        self.clock.now += (self.odd_ms if odd else self.ms) / 1e3
+        return x
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    import types
+
+    import mnlab.analysis.latency as latency
+
+    clock = FakeClock()
+    monkeypatch.setattr(latency, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    return clock
+
+
+def test_known_time_is_measured_exactly(fake_clock):
+    # Every third run takes 8 ms instead of 5: the timer must see each run once, warm-up excluded.
+    model = Ticks(fake_clock, 5.0, odd_ms=8.0)
+    result = measure_latency(model, (1, 3, 8, 8), warmup=2, min_runs=15, max_runs=15)
+    assert model.calls == 17
+    expected = [8.0 if (i + 3) % 3 == 0 else 5.0 for i in range(15)]     # calls 3..17
+    assert result.samples_ms == pytest.approx(expected)
+    assert result.best_ms == pytest.approx(5.0) and result.median_ms == pytest.approx(5.0)
+    assert result.mean_ms == pytest.approx(sum(expected) / 15)
     assert isinstance(result, LatencyResult)
-    assert len(result.samples_ms) == result.runs >= 15
+    assert len(result.samples_ms) == result.runs == 15
     assert min(result.samples_ms) <= result.median_ms <= result.p90_ms <= max(result.samples_ms)
-    assert result.iqr_ms >= 0 and result.mean_ms > 0
     assert result.rel_iqr == pytest.approx(result.iqr_ms / result.median_ms)
     for key in ("cpu", "logical_cores", "threads", "torch", "backend"):
         assert key in result.env
     assert result.env["threads"] == 1 and result.env["backend"] == "eager"
     assert result.env["torch"] == torch.__version__
     assert len(machine_fingerprint(result.env)) == 12
+
+
+def test_real_clock_never_reads_less_than_a_known_spin():
+    # On the real clock only the lower bound is machine-independent: load only ever adds time.
+    result = measure_latency(Spin(0.002), (1, 3, 8, 8), warmup=1, min_runs=5, max_runs=5)
+    assert result.best_ms >= 2.0
 
 
 def test_protocol_batch1_eval_inference_mode_and_resolution():
@@ -261,14 +303,14 @@ class _Spin(torch.nn.Module):
         return x
 
 
-def test_compare_latency_interleaves_and_keeps_the_ordering():
+def test_compare_latency_interleaves_and_keeps_the_ordering(fake_clock):
     from mnlab.analysis import compare_latency
 
-    table = compare_latency({"slow": _Spin(2.0), "fast": _Spin(0.5)}, (1, 1, 4, 4), rounds=3,
-                            budget_s=0.02, min_runs=5)
+    slow, fast = Ticks(fake_clock, 2.0), Ticks(fake_clock, 0.5)
+    table = compare_latency({"slow": slow, "fast": fast}, (1, 1, 4, 4), rounds=3, budget_s=0.02, min_runs=5)
     assert list(table.index) == ["slow", "fast"]
-    # best_ms: the fastest run, which a neighbour's load cannot make slower than it is.
-    assert 2.0 <= table.loc["slow", "best_ms"] < 3.6 and 0.5 <= table.loc["fast", "best_ms"] < 0.9
+    assert table.loc["slow", "best_ms"] == pytest.approx(2.0) and table.loc["fast", "best_ms"] == pytest.approx(0.5)
+    assert table.loc["slow", "median_ms"] == pytest.approx(4 * table.loc["fast", "median_ms"])
     assert (table["median_ms"] >= table["best_ms"]).all()
     assert (table.runs >= 15).all()
     with pytest.raises(ValueError, match="models"):
