@@ -1,0 +1,337 @@
+"""Latency predictors: four ways to guess a model's latency without running it, one interface.
+
+MobileOne (Vasu et al. 2022) and MobileNetV3's search (Howard et al. 2019) start from the same
+observation: Mult-Adds do not predict latency. The systems that search under a latency budget
+use something better — lookup tables of measured ops (ProxylessNAS, FBNet, Once-for-All) or
+nn-Meter's kernel-level regressors (Zhang et al. 2021). The four predictors here go from the
+cheapest to nn-Meter's, each with ``fit`` on measured configurations and ``predict(model,
+input_shape)`` in milliseconds:
+
+1. :class:`MacsLinear` — latency = a · MACs + b.
+2. :class:`Roofline` — each kernel takes max(MACs / π, bytes / β) plus a fixed cost per kernel
+   (Williams et al. 2009); π, β and the cost are fitted.
+3. :class:`LookupTable` — every op (conv, BatchNorm, activation, add, …) timed alone on the
+   backend and summed: nn-Meter's "per-op sum without fusion" baseline.
+4. :class:`KernelModel` — nn-Meter: the model split into the kernels the runtime executes
+   (:func:`~mnlab.analysis.kernels.kernels`), one regressor per kernel type trained on sampled
+   and adaptively re-sampled kernel configurations, the predictions summed.
+
+Everything here works on any ``nn.Module``: a model is described by its
+:func:`~mnlab.analysis.analyze` report (:func:`describe`). Fitting on a list of
+:class:`Description` saves analysing a model once per predictor. :func:`accuracy` scores
+predictions the way nn-Meter does (share within ±10%), plus RMSPE and Spearman's ρ.
+"""
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares, nnls
+from scipy.stats import spearmanr
+
+from mnlab.analysis.counting import analyze
+from mnlab.analysis.kernel_bank import KernelBank
+from mnlab.analysis.kernel_space import INITIAL_SAMPLES, neighbours, sample_kernel
+from mnlab.analysis.kernels import Kernel, kernel_features, kernels, ops
+
+
+@dataclass
+class Description:
+    """What the predictors see of one model at one input shape: its MACs and bytes, its
+    fused kernels (:func:`~mnlab.analysis.kernels.kernels`) and its ops
+    (:func:`~mnlab.analysis.kernels.ops`)."""
+
+    macs: int
+    bytes: int
+    kernels: list[Kernel]
+    ops: list[Kernel]
+
+
+def describe(model, input_shape) -> Description:
+    """Count ``model`` once (:func:`~mnlab.analysis.analyze`) and split it into kernels and ops."""
+    report = analyze(model, input_shape)
+    return Description(report.totals["macs"], report.totals["bytes_read"] + report.totals["bytes_written"],
+                       kernels(report), ops(report))
+
+
+def accuracy(predicted, measured) -> dict:
+    """nn-Meter's score (Sec. 6.1): the share of models predicted within ±10% (and ±5%) of the
+    measurement; also the root mean square percentage error and Spearman's rank ρ."""
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.ndim != 1 or len(p) < 2:
+        raise ValueError(f"predicted and measured must be 1-D of equal length >= 2, got shapes {p.shape}, {m.shape}")
+    if not (m > 0).all():
+        raise ValueError("measured latencies must all be > 0")
+    error = p / m - 1
+    return {"n": len(m), "rmspe": float(np.sqrt(np.mean(error ** 2))),
+            "within_10": float(np.mean(np.abs(error) <= 0.10)), "within_5": float(np.mean(np.abs(error) <= 0.05)),
+            "spearman": float(spearmanr(p, m).statistic)}
+
+
+def _check_fit(described, latency_ms) -> np.ndarray:
+    if not isinstance(described, (list, tuple)) or not all(isinstance(d, Description) for d in described):
+        raise ValueError("described must be a list of Description (see describe())")
+    t = np.asarray(latency_ms, dtype=float)
+    if t.shape != (len(described),) or len(t) < 2:
+        raise ValueError(f"latency_ms must give one latency per description (>= 2), got shape {t.shape} "
+                         f"for {len(described)} descriptions")
+    if not (np.isfinite(t) & (t > 0)).all():
+        raise ValueError("latency_ms must all be finite and > 0")
+    return t
+
+
+class Predictor:
+    """The interface: ``fit(described, latency_ms)`` then ``predict(model, input_shape)`` (ms)."""
+
+    name = "predictor"
+    fitted = False
+
+    def fit(self, described: list[Description], latency_ms) -> "Predictor":
+        raise NotImplementedError
+
+    def predict_described(self, d: Description) -> float:
+        raise NotImplementedError
+
+    def predict(self, model, input_shape) -> float:
+        """Predicted latency of ``model`` at ``input_shape`` (a resolution or (N, C, H, W)), in ms."""
+        return self.predict_described(describe(model, input_shape))
+
+    def predict_many(self, described: list[Description]) -> np.ndarray:
+        return np.array([self.predict_described(d) for d in described])
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            raise RuntimeError(f"{type(self).__name__} must be fitted before it predicts; call fit() first")
+
+
+def _relative_lstsq(columns: np.ndarray, t: np.ndarray, nonnegative: bool = False) -> np.ndarray:
+    """Coefficients x minimising Σ ((columns · x − t) / t)², i.e. the relative error."""
+    a = columns / t[:, None]
+    if nonnegative:
+        return nnls(a, np.ones_like(t))[0]
+    return np.linalg.lstsq(a, np.ones_like(t), rcond=None)[0]
+
+
+class MacsLinear(Predictor):
+    """latency = a · MACs + b, fitted to minimise the relative error (the FLOPs baseline)."""
+
+    name = "MACs, linear"
+
+    def fit(self, described, latency_ms):
+        t = _check_fit(described, latency_ms)
+        macs = np.array([d.macs for d in described], dtype=float)
+        self.a, self.b = _relative_lstsq(np.column_stack([macs, np.ones_like(macs)]), t)
+        self.fitted = True
+        return self
+
+    def predict_described(self, d):
+        self._check_fitted()
+        return float(self.a * d.macs + self.b)
+
+
+class Roofline(Predictor):
+    """Σ over kernels of max(MACs / π, bytes / β) + c per kernel: each kernel is bound by
+    arithmetic or by memory (the roofline model), and pays a fixed launch cost c. π (MACs/ms),
+    β (bytes/ms) and c (ms) are fitted by least squares on the relative error."""
+
+    name = "MACs + bytes, roofline"
+
+    def _time(self, params, d: Description) -> float:
+        log_pi, log_beta, c = params
+        macs = np.array([k.macs for k in d.kernels], dtype=float)
+        moved = np.array([k.bytes for k in d.kernels], dtype=float)
+        return float(np.maximum(macs / np.exp(log_pi), moved / np.exp(log_beta)).sum() + c * len(d.kernels))
+
+    def fit(self, described, latency_ms):
+        t = _check_fit(described, latency_ms)
+        x0 = [np.log(np.median([d.macs for d in described] / t)),
+              np.log(np.median([d.bytes for d in described] / t)), 0.0]
+        result = least_squares(lambda p: np.array([self._time(p, d) for d in described]) / t - 1, x0,
+                               bounds=([-np.inf, -np.inf, 0.0], [np.inf, np.inf, np.inf]))
+        self.params = result.x
+        self.fitted = True
+        return self
+
+    @property
+    def peaks(self) -> dict:
+        """The fitted π (GMAC/s), β (GB/s) and per-kernel cost (µs)."""
+        log_pi, log_beta, c = self.params
+        return {"gmacs_per_s": np.exp(log_pi) / 1e6, "gbytes_per_s": np.exp(log_beta) / 1e6, "per_kernel_us": c * 1e3}
+
+    def predict_described(self, d):
+        self._check_fitted()
+        return self._time(self.params, d)
+
+
+class LookupTable(Predictor):
+    """Every op timed alone on the bank's backend, summed; nothing fused (nn-Meter's op-level
+    baseline, the latency tables of ProxylessNAS and FBNet). The runtime's cost per call
+    (:attr:`KernelBank.overhead_ms`) is taken off each op and counted once per model.
+    ``fit`` times the ops of the given models (no end-to-end latency is used); an op that was
+    never timed is timed when predicted, or a ``ValueError`` names it if the bank only reads."""
+
+    name = "per-op lookup table"
+
+    def __init__(self, bank: KernelBank):
+        if not isinstance(bank, KernelBank):
+            raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
+        self.bank = bank
+
+    def fit(self, described, latency_ms=None):
+        if not isinstance(described, (list, tuple)) or not all(isinstance(d, Description) for d in described):
+            raise ValueError("described must be a list of Description (see describe())")
+        self.bank.latency([op for d in described for op in d.ops])
+        self.fitted = True
+        return self
+
+    def predict_described(self, d):
+        overhead = self.bank.overhead_ms
+        return float(np.maximum(self.bank.latency(d.ops) - overhead, 0.0).sum() + overhead)
+
+
+def _tree_inputs(f: pd.DataFrame) -> np.ndarray:
+    logs = np.log1p(f[["h", "w", "c_in", "c_out", "mid", "macs", "bytes"]].to_numpy())
+    return np.column_stack([logs, f[["k", "stride", "act_code"]].to_numpy()])
+
+
+class _KindRegressor:
+    """One kernel type's latency: a non-negative linear base a·MACs + b·bytes + c (which
+    extrapolates), times a boosted-tree correction learnt on the log ratio (which does not)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, kernel_list: list[Kernel], t: np.ndarray) -> "_KindRegressor":
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        f = kernel_features(kernel_list)
+        self.coef = _relative_lstsq(np.column_stack([f.macs, f.bytes, np.ones(len(f))]), t, nonnegative=True)
+        residual = np.log(t / self._base(f))
+        self.shift, self.trees = float(np.median(residual)), None
+        if len(t) >= 8:
+            self.trees = GradientBoostingRegressor(n_estimators=150, max_depth=3, learning_rate=0.05,
+                                                   random_state=self.seed).fit(_tree_inputs(f), residual)
+        return self
+
+    def _base(self, f: pd.DataFrame) -> np.ndarray:
+        return np.maximum(f.macs.to_numpy() * self.coef[0] + f.bytes.to_numpy() * self.coef[1] + self.coef[2], 1e-6)
+
+    def predict(self, kernel_list: list[Kernel]) -> np.ndarray:
+        f = kernel_features(kernel_list)
+        correction = self.trees.predict(_tree_inputs(f)) if self.trees is not None else self.shift
+        return self._base(f) * np.exp(correction)
+
+
+def _cv_error(kernel_list: list[Kernel], t: np.ndarray, seed: int) -> np.ndarray:
+    """Relative error of each sample when predicted by a regressor fitted without it (5-fold)."""
+    from sklearn.model_selection import KFold
+
+    error = np.zeros(len(t))
+    if len(t) < 10:
+        return error
+    for train, test in KFold(5, shuffle=True, random_state=seed).split(t):
+        model = _KindRegressor(seed).fit([kernel_list[i] for i in train], t[train])
+        error[test] = model.predict([kernel_list[i] for i in test]) / t[test] - 1
+    return error
+
+
+class KernelModel(Predictor):
+    """nn-Meter's predictor: kernels (after fusion) predicted one by one and summed.
+
+    ``fit`` builds each kernel type's training set from ``samples`` random configurations per
+    type (:data:`~mnlab.analysis.kernel_space.INITIAL_SAMPLES`) and up to ``prior_per_kind``
+    kernels of the training models, times them alone on the bank's backend, then runs
+    ``adaptive_rounds`` rounds of adaptive sampling: the samples whose 5-fold cross-validated
+    error exceeds ``tolerance`` get two neighbours each (at most ``per_round`` per type), timed
+    and added. The per-call cost of the runtime is taken off each kernel and counted once per
+    model. With ``calibrate`` the sum is finally scaled, latency = a · Σ + b, on the training
+    models' measured latencies. A kernel type that was never measured raises a ``ValueError``,
+    or with ``unknown="fallback"`` is predicted from a MACs-and-bytes model of all kernels and
+    flagged (a ``UserWarning``, and the ``fallback`` column of :meth:`breakdown`).
+    """
+
+    name = "kernel-level (nn-Meter)"
+
+    def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 15,
+                 adaptive_rounds: int = 2, per_round: int = 20, tolerance: float = 0.10,
+                 calibrate: bool = True, unknown: str = "error", seed: int = 0):
+        if not isinstance(bank, KernelBank):
+            raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
+        if unknown not in ("error", "fallback"):
+            raise ValueError(f"unknown must be 'error' or 'fallback', got {unknown!r}")
+        self.bank, self.samples = bank, dict(INITIAL_SAMPLES if samples is None else samples)
+        self.prior_per_kind, self.adaptive_rounds, self.per_round = prior_per_kind, adaptive_rounds, per_round
+        self.tolerance, self.calibrate, self.unknown, self.seed = tolerance, calibrate, unknown, seed
+
+    def _times(self, kernel_list: list[Kernel]) -> np.ndarray:
+        return np.maximum(self.bank.latency(kernel_list) - self.overhead, 1e-4)
+
+    def _training_set(self, described: list[Description], rng: random.Random) -> dict[str, list[Kernel]]:
+        by_kind: dict[str, list[Kernel]] = {}
+        for kind, n in self.samples.items():
+            by_kind.setdefault(kind, []).extend(sample_kernel(kind, rng) for _ in range(n))
+        seen = sorted({k for d in described for k in d.kernels}, key=lambda k: k.key)
+        for kind in sorted({k.kind for k in seen}):
+            of_kind = [k for k in seen if k.kind == kind]
+            by_kind.setdefault(kind, []).extend(rng.sample(of_kind, min(self.prior_per_kind, len(of_kind))))
+        return {kind: list(dict.fromkeys(ks)) for kind, ks in by_kind.items()}
+
+    def fit(self, described, latency_ms):
+        t = _check_fit(described, latency_ms)
+        rng = random.Random(self.seed)
+        self.overhead = self.bank.overhead_ms
+        training = self._training_set(described, rng)
+        self.bank.latency([k for ks in training.values() for k in ks])   # one progress bar
+        for _ in range(self.adaptive_rounds):
+            new = {}
+            for kind, ks in training.items():
+                error = _cv_error(ks, self._times(ks), self.seed)
+                worst = [ks[i] for i in np.argsort(-np.abs(error)) if abs(error[i]) > self.tolerance]
+                new[kind] = [n for k in worst[:self.per_round // 2] for n in neighbours(k, rng)]
+            if not any(new.values()):
+                break
+            self.bank.latency([k for ks in new.values() for k in ks])
+            training = {kind: list(dict.fromkeys(ks + new.get(kind, []))) for kind, ks in training.items()}
+        self.training = training
+        self.regressors = {kind: _KindRegressor(self.seed).fit(ks, self._times(ks)) for kind, ks in training.items()}
+        every = [k for ks in training.values() for k in ks]
+        self.fallback = _KindRegressor(self.seed)
+        self.fallback.coef = _relative_lstsq(np.column_stack([kernel_features(every)[["macs", "bytes"]].to_numpy(),
+                                                              np.ones(len(every))]), self._times(every), True)
+        self.fallback.trees, self.fallback.shift = None, 0.0
+        self.a, self.b, self.fitted = 1.0, 0.0, True
+        if self.calibrate:
+            self.a, self.b = _relative_lstsq(np.column_stack([self._sums(described), np.ones_like(t)]), t)
+        return self
+
+    def _sums(self, described: list[Description]) -> np.ndarray:
+        return np.array([self.breakdown(d).predicted_ms.sum() + self.overhead for d in described])
+
+    def breakdown(self, d: Description) -> pd.DataFrame:
+        """One row per kernel of ``d``: ``kind``, ``key``, ``predicted_ms`` (uncalibrated, per-call
+        cost excluded) and ``fallback`` (True where the kernel type was never measured)."""
+        self._check_fitted()
+        table = pd.DataFrame({"kind": [k.kind for k in d.kernels], "key": [k.key for k in d.kernels],
+                              "predicted_ms": 0.0, "fallback": False})
+        for kind, rows in table.groupby("kind").groups.items():
+            members = [d.kernels[i] for i in rows]
+            if kind in self.regressors:
+                table.loc[rows, "predicted_ms"] = self.regressors[kind].predict(members)
+                continue
+            if self.unknown == "error":
+                raise ValueError(f"kernel type {kind!r} was never measured (e.g. {members[0].key}); measured "
+                                 f"types: {sorted(self.regressors)}. Pass unknown='fallback' to predict it from "
+                                 "a MACs-and-bytes model of all kernels, flagged")
+            table.loc[rows, "predicted_ms"] = self.fallback.predict(members)
+            table.loc[rows, "fallback"] = True
+        return table
+
+    def predict_described(self, d):
+        table = self.breakdown(d)
+        if table.fallback.any():
+            warnings.warn(f"{int(table.fallback.sum())} kernel(s) of types never measured "
+                          f"({sorted(set(table.kind[table.fallback]))}) predicted by the fallback", stacklevel=2)
+        return float(self.a * (table.predicted_ms.sum() + self.overhead) + self.b)
