@@ -362,3 +362,35 @@ for model, params, ops, metric, what in [
     _add(f"torchvision/{model}/params", params, "torchvision_heads", model)
     _add(f"torchvision/{model}/ops", ops, "torchvision_heads", model, "_ops: 10⁹ multiply-adds (inferred)")
     _add(f"torchvision/{model}/metric", metric, "torchvision_heads", model, what + ", as published")
+
+# --- added for chapter 08 (latency prediction): nn-Meter's accuracy and MnasNet's reward ---
+SOURCES["nn_meter"] = ("Zhang et al. 2021, nn-Meter, MobiSys 2021 (device figures also in microsoft/nn-Meter, "
+                       "README.md)")
+SOURCES["nn_meter_baselines"] = ("Zhang et al. 2021, nn-Meter, MobiSys 2021, baselines as reported in secondary "
+                                 "sources (not checked against the paper's table here)")
+SOURCES["mnasnet"] = "Tan et al. 2019, MnasNet, arXiv 1807.11626v3"
+SOURCES["netadapt"] = "Yang et al. 2018, NetAdapt, ECCV 2018 (arXiv 1804.03230)"
+# nn-Meter: share of the 26,000 test models predicted within ±10% of their measured latency.
+for device, printed, where in [("pixel4_cpu", "99.0%", "Pixel 4 CPU (Cortex-A76), TFLite 2.1"),
+                               ("mi9_gpu", "99.1%", "Mi9 GPU (Adreno 640), TFLite 2.1"),
+                               ("pixel3xl_gpu", "99.0%", "Pixel 3XL GPU (Adreno 630), TFLite 2.1"),
+                               ("vpu", "83.4%", "Intel Movidius NCS2 VPU, OpenVINO 2019R2")]:
+    _add(f"nn_meter/within10/{device}", printed, "nn_meter", "headline results (README table)", where)
+for item, printed, note in [("unseen", "89.2%", "nn-Meter on models unseen in its training set"),
+                            ("flops", "22.1%", "a FLOPs-based predictor"),
+                            ("flops_mac", "17.1%", "FLOPs + memory access"),
+                            ("brp_nas", "8.5%", "BRP-NAS, a graph network"),
+                            ("op_sum_cpu", "91.3%", "per-op latencies summed without fusion, mobile CPU"),
+                            ("op_sum_gpu", "53.7%", "per-op latencies summed without fusion, mobile GPU"),
+                            ("op_sum_vpu", "8.5%", "per-op latencies summed without fusion, VPU")]:
+    _add(f"nn_meter/within10/{item}", printed, "nn_meter_baselines", "evaluation", note)
+# MnasNet, Sec. 3, eq. 2: reward ACC(m) × [LAT(m)/T]^w with w = α = β = −0.07, chosen so that twice
+# the latency is worth about 5% more accuracy; T = 75 ms on a Pixel 1 (one big core).
+_add("mnasnet/sec3/w", "0.07", "mnasnet", "Sec. 3, eq. 2", "the exponent is w = −0.07 (stored as its magnitude)")
+_add("mnasnet/sec3/doubling_gain", "5%", "mnasnet", "Sec. 3",
+     "doubling the latency usually brings about 5% relative accuracy gain")
+_add("mnasnet/sec4/target_latency", "75 ms", "mnasnet", "implementation details", "Pixel 1, one big CPU core")
+_add("mnasnet/table1/a1/top1", "75.2%", "mnasnet", "Table 1")
+_add("mnasnet/table1/a1/latency", "78 ms", "mnasnet", "Table 1", "Pixel 1")
+_add("mobilenet_v3/sec4.1/w", "0.15", "mobilenet_v3", "Sec. 4.1",
+     "w = −0.15 for the small models, whose accuracy changes faster with latency (stored as its magnitude)")

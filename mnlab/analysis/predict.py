@@ -170,8 +170,8 @@ class LookupTable(Predictor):
     """Every op timed alone on the bank's backend, summed; nothing fused (nn-Meter's op-level
     baseline, the latency tables of ProxylessNAS and FBNet). The runtime's cost per call
     (:attr:`KernelBank.overhead_ms`) is taken off each op and counted once per model.
-    ``fit`` times the ops of the given models (no end-to-end latency is used); an op that was
-    never timed is timed when predicted, or a ``ValueError`` names it if the bank only reads."""
+    ``fit`` learns nothing (no end-to-end latency is used): an op is timed the first time a
+    prediction needs it, or a ``ValueError`` names it if the bank only reads."""
 
     name = "per-op lookup table"
 
@@ -183,11 +183,11 @@ class LookupTable(Predictor):
     def fit(self, described, latency_ms=None):
         if not isinstance(described, (list, tuple)) or not all(isinstance(d, Description) for d in described):
             raise ValueError("described must be a list of Description (see describe())")
-        self.bank.latency([op for d in described for op in d.ops])
         self.fitted = True
         return self
 
     def predict_described(self, d):
+        self._check_fitted()
         overhead = self.bank.overhead_ms
         return float(np.maximum(self.bank.latency(d.ops) - overhead, 0.0).sum() + overhead)
 
@@ -255,8 +255,8 @@ class KernelModel(Predictor):
 
     name = "kernel-level (nn-Meter)"
 
-    def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 15,
-                 adaptive_rounds: int = 2, per_round: int = 20, tolerance: float = 0.10,
+    def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 12,
+                 adaptive_rounds: int = 2, per_round: int = 16, tolerance: float = 0.10,
                  calibrate: bool = True, unknown: str = "error", seed: int = 0):
         if not isinstance(bank, KernelBank):
             raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
@@ -291,6 +291,8 @@ class KernelModel(Predictor):
                 error = _cv_error(ks, self._times(ks), self.seed)
                 worst = [ks[i] for i in np.argsort(-np.abs(error)) if abs(error[i]) > self.tolerance]
                 new[kind] = [n for k in worst[:self.per_round // 2] for n in neighbours(k, rng)]
+            if not self.bank.measure:   # a stored bank: use the neighbours it holds
+                new = {kind: [k for k in ks if k in self.bank] for kind, ks in new.items()}
             if not any(new.values()):
                 break
             self.bank.latency([k for ks in new.values() for k in ks])

@@ -1,0 +1,125 @@
+"""Chapter 8's study: the search space, the data set and its cache, NetAdapt, MnasNet's reward, claims."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import mnlab.analysis
+from mnlab.analysis import analyze
+from mnlab.analysis.predict import Description, KernelModel, MacsLinear, describe
+from mnlab.models import create_model
+from mnlab.papers import figure
+from mnlab.studies import latency_prediction as lp
+
+
+def test_search_space_samples_are_reproducible_and_in_range():
+    a, b = lp.sample_architecture(3), lp.sample_architecture(3)
+    assert a == b and a.spec == b.spec and a != lp.sample_architecture(4)
+    for seed in range(30):
+        arch = lp.sample_architecture(seed)
+        assert arch.resolution in lp.RESOLUTIONS and len(arch.stages) == len(lp.STAGES)
+        for stage, (base, stride, depths) in zip(arch.stages, lp.STAGES):
+            assert stage.depth in depths and stage.kernel in lp.KERNELS and stage.stride == stride
+            assert stage.out % 8 == 0 and 0.45 * base <= stage.out <= 1.7 * base   # 1.5 × 24 rounds to 40
+    rows = a.rows()
+    assert len(rows) == sum(s.depth for s in a.stages)
+    assert analyze(a.build(), a.resolution).totals["macs"] > 0
+    with pytest.raises(ValueError, match="seed"):
+        lp.sample_architecture(-1)
+
+
+def test_dataset_has_the_issue_s_composition():
+    configs = lp.dataset_configs()
+    families = pd.Series([c.family for c in configs]).value_counts()
+    assert len(configs) >= 150 and families["search space"] >= 80
+    assert {"MobileNetV1", "MobileNetV2", "MobileNetV3", "EfficientNet-Lite", "MobileOne"} <= set(families.index)
+    assert families["EfficientNet-Lite"] == 5 and families["MobileOne"] == 5
+    assert len({c.key for c in configs}) == len(configs)
+    assert sum(c.expansion is not None for c in configs) == 5
+    assert lp.config_of({"model": "mobilenet_v2", "width": 1.0, "resolution": 224, "expansion": 4.0,
+                         "sample": float("nan")}) == lp.Config("mobilenet_v2", 1.0, 224, 4.0)
+
+
+def test_splits_hold_out_the_real_networks():
+    data = pd.DataFrame({"family": ["search space"] * 4 + ["MobileNetV1", "MobileOne"], "key": list("abcdef")})
+    splits = lp.splits(data)
+    assert splits["by family"] == ([0, 1, 2, 3], [4, 5])
+    train, test = splits["random"]
+    assert sorted(train + test) == list(range(6)) and len(train) == 3
+
+
+def fake_compare(models, shapes, **kwargs):
+    ms = {name: 1.0 + 1e-5 * float(np.prod(shapes[name] if isinstance(shapes[name], tuple) else shapes[name] ** 2))
+          for name in models}
+    return pd.DataFrame({"median_ms": ms, "min_ms": ms, "max_ms": ms, "best_ms": ms, "runs": dict.fromkeys(models, 5)})
+
+
+def test_dataset_is_cached_by_machine(tmp_path, monkeypatch):
+    cache = tmp_path / "data.csv"
+    configs = [lp.Config("mobilenet_v3_small", 0.75, 96), lp.space_config(1)]
+    monkeypatch.setattr(mnlab.analysis, "compare_latency", fake_compare)
+    table = lp.measure_dataset(configs, backend="deploy", cache=cache, progress=False)
+    assert list(table.key) == [c.key for c in configs] and list(table.columns) == lp.COLUMNS
+    assert table.family.tolist() == ["MobileNetV3", "search space"]
+    monkeypatch.setattr(mnlab.analysis, "compare_latency", lambda *a, **k: pytest.fail("measured again"))
+    again = lp.measure_dataset(configs[::-1], backend="deploy", cache=cache, progress=False)
+    assert list(again.key) == [c.key for c in configs[::-1]]
+    with pytest.raises(ValueError, match="not stored"):
+        lp.measure_dataset([lp.space_config(2)], backend="deploy", cache=cache, measure=False)
+
+
+def test_v2_widths_rebuild_mobilenet_v2_and_shrink_one_layer():
+    widths = lp.V2Widths.of(1.0)
+    built, reference = widths.build(), create_model("mobilenet_v2").eval()
+    assert sum(p.numel() for p in built.parameters()) == figure("reference/mobilenet_v2/1.0/params").value
+    assert analyze(built, 224).totals["macs"] == analyze(reference, 224).totals["macs"]
+    half = lp.V2Widths.of(0.5)
+    assert analyze(half.build(), 224).totals["macs"] == analyze(create_model("mobilenet_v2", width_mult=0.5), 224).totals["macs"]
+    thinner = widths.shrunk(("hidden", 4), 0.25)
+    assert thinner.hidden[4] == 144 and thinner.hidden[:4] == widths.hidden[:4]   # block 4: 32 · 6 = 192, · 0.75
+    assert widths.shrunk(("head", 0), 0.5).head == 640
+    assert lp.V2Widths(8, widths.outs, widths.hidden, 1280).shrunk(("stem", 0), 0.5) is None
+
+
+def test_netadapt_meets_the_predicted_budget_one_layer_at_a_time():
+    """With latency proportional to MACs, every step removes MACs and the loop stops at the budget."""
+    described = [describe(create_model("mobilenet_v2", width_mult=w), 224) for w in (0.5, 1.0)]
+    predictor = MacsLinear().fit(described, [d.macs / 1e8 for d in described])
+    start = predictor.predict_described(described[1])
+    history = lp.netadapt(predictor, 0.8 * start, step=0.25)
+    assert history.predicted_ms.iloc[0] == pytest.approx(start)
+    assert history.predicted_ms.iloc[-1] <= 0.8 * start < history.predicted_ms.iloc[-2]
+    assert (np.diff(history.macs) < 0).all() and history.layer.iloc[1] != ""
+    with pytest.raises(ValueError, match="budget_ms"):
+        lp.netadapt(predictor, 0)
+
+
+def test_mnasnet_reward_by_hand():
+    assert lp.mnasnet_reward(75.0, 75.0, 75.0) == 75.0
+    assert lp.mnasnet_reward(75.0, 150.0, 75.0) == pytest.approx(75.0 * 2 ** -0.07)
+    # the paper's exchange rate: twice the latency and 5% more accuracy score about the same
+    assert lp.mnasnet_reward(75.0 * 1.05, 150.0, 75.0) == pytest.approx(75.0, rel=0.002)
+    table = lp.reward_table({"a": (75.2, 78.0)}, 75.0)
+    assert table.loc["a", "reward (w=-0.07)"] == pytest.approx(75.2 * (78 / 75) ** -0.07)
+    with pytest.raises(ValueError, match="latency_ms"):
+        lp.mnasnet_reward(70.0, 0.0, 75.0)
+
+
+def scores(kernel_within, macs_within):
+    rows = {KernelModel.name: [kernel_within, 0.9], MacsLinear.name: [macs_within, 0.8]}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["within_10", "spearman"]).assign(n=60)
+
+
+def test_claims_are_findings_except_the_arithmetic():
+    results = {"scores": scores(0.7, 0.2), "lookup": pd.Series({"within_10": 0.5, "n": 6}),
+               "netadapt": {"budget_ms": 7.0, "measured_ms": 7.2, "macs": 2.2e8, "uniform_macs": 2.0e8},
+               "machine": "test machine"}
+    table = lp.claims(results)
+    by_what = {c.what: c for c in table}
+    assert all(not c.must_hold for c in table if "reward" not in c.what)
+    assert by_what["MnasNet reward: accuracy that pays for twice the latency"].holds
+    assert not by_what["kernel-level predictor reaches the chapter's target"].holds
+    assert by_what["kernels predict latency better than MACs"].holds
+    assert by_what["NetAdapt meets a latency budget found with a predictor"].holds   # 7.2 ≤ 7.0 · 1.05
+    assert by_what["a per-layer search keeps more MACs than a uniform width at equal latency"].holds
+    worse = lp.claims({**results, "scores": scores(0.1, 0.2)})
+    assert not {c.what: c for c in worse}["kernels predict latency better than MACs"].holds
