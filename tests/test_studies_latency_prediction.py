@@ -5,10 +5,11 @@ import pytest
 
 import mnlab.analysis
 from mnlab.analysis import analyze
-from mnlab.analysis.predict import Description, KernelModel, MacsLinear, describe
+from mnlab.analysis.predict import KernelModel, MacsLinear, describe
 from mnlab.models import create_model
 from mnlab.papers import figure
 from mnlab.studies import latency_prediction as lp
+from mnlab.studies import latency_search as ls
 
 
 def test_search_space_samples_are_reproducible_and_in_range():
@@ -68,16 +69,16 @@ def test_dataset_is_cached_by_machine(tmp_path, monkeypatch):
 
 
 def test_v2_widths_rebuild_mobilenet_v2_and_shrink_one_layer():
-    widths = lp.V2Widths.of(1.0)
+    widths = ls.V2Widths.of(1.0)
     built, reference = widths.build(), create_model("mobilenet_v2").eval()
     assert sum(p.numel() for p in built.parameters()) == figure("reference/mobilenet_v2/1.0/params").value
     assert analyze(built, 224).totals["macs"] == analyze(reference, 224).totals["macs"]
-    half = lp.V2Widths.of(0.5)
+    half = ls.V2Widths.of(0.5)
     assert analyze(half.build(), 224).totals["macs"] == analyze(create_model("mobilenet_v2", width_mult=0.5), 224).totals["macs"]
     thinner = widths.shrunk(("hidden", 4), 0.25)
     assert thinner.hidden[4] == 144 and thinner.hidden[:4] == widths.hidden[:4]   # block 4: 32 · 6 = 192, · 0.75
     assert widths.shrunk(("head", 0), 0.5).head == 640
-    assert lp.V2Widths(8, widths.outs, widths.hidden, 1280).shrunk(("stem", 0), 0.5) is None
+    assert ls.V2Widths(8, widths.outs, widths.hidden, 1280).shrunk(("stem", 0), 0.5) is None
 
 
 def test_netadapt_meets_the_predicted_budget_one_layer_at_a_time():
@@ -85,23 +86,23 @@ def test_netadapt_meets_the_predicted_budget_one_layer_at_a_time():
     described = [describe(create_model("mobilenet_v2", width_mult=w), 224) for w in (0.5, 1.0)]
     predictor = MacsLinear().fit(described, [d.macs / 1e8 for d in described])
     start = predictor.predict_described(described[1])
-    history = lp.netadapt(predictor, 0.8 * start, step=0.25)
+    history = ls.netadapt(predictor, 0.8 * start, step=0.25)
     assert history.predicted_ms.iloc[0] == pytest.approx(start)
     assert history.predicted_ms.iloc[-1] <= 0.8 * start < history.predicted_ms.iloc[-2]
     assert (np.diff(history.macs) < 0).all() and history.layer.iloc[1] != ""
     with pytest.raises(ValueError, match="budget_ms"):
-        lp.netadapt(predictor, 0)
+        ls.netadapt(predictor, 0)
 
 
 def test_mnasnet_reward_by_hand():
-    assert lp.mnasnet_reward(75.0, 75.0, 75.0) == 75.0
-    assert lp.mnasnet_reward(75.0, 150.0, 75.0) == pytest.approx(75.0 * 2 ** -0.07)
+    assert ls.mnasnet_reward(75.0, 75.0, 75.0) == 75.0
+    assert ls.mnasnet_reward(75.0, 150.0, 75.0) == pytest.approx(75.0 * 2 ** -0.07)
     # the paper's exchange rate: twice the latency and 5% more accuracy score about the same
-    assert lp.mnasnet_reward(75.0 * 1.05, 150.0, 75.0) == pytest.approx(75.0, rel=0.002)
-    table = lp.reward_table({"a": (75.2, 78.0)}, 75.0)
+    assert ls.mnasnet_reward(75.0 * 1.05, 150.0, 75.0) == pytest.approx(75.0, rel=0.002)
+    table = ls.reward_table({"a": (75.2, 78.0)}, 75.0)
     assert table.loc["a", "reward (w=-0.07)"] == pytest.approx(75.2 * (78 / 75) ** -0.07)
     with pytest.raises(ValueError, match="latency_ms"):
-        lp.mnasnet_reward(70.0, 0.0, 75.0)
+        ls.mnasnet_reward(70.0, 0.0, 75.0)
 
 
 def scores(kernel_within, macs_within):
@@ -111,7 +112,7 @@ def scores(kernel_within, macs_within):
 
 def test_claims_are_findings_except_the_arithmetic():
     results = {"scores": scores(0.7, 0.2), "lookup": pd.Series({"within_10": 0.5, "n": 6}),
-               "netadapt": {"budget_ms": 7.0, "measured_ms": 7.2, "macs": 2.2e8, "uniform_macs": 2.0e8},
+               "netadapt": {"budget": 0.7, "measured": 0.72, "macs": 2.2e8, "uniform_macs": 2.0e8},
                "machine": "test machine"}
     table = lp.claims(results)
     by_what = {c.what: c for c in table}
@@ -119,7 +120,7 @@ def test_claims_are_findings_except_the_arithmetic():
     assert by_what["MnasNet reward: accuracy that pays for twice the latency"].holds
     assert not by_what["kernel-level predictor reaches the chapter's target"].holds
     assert by_what["kernels predict latency better than MACs"].holds
-    assert by_what["NetAdapt meets a latency budget found with a predictor"].holds   # 7.2 ≤ 7.0 · 1.05
+    assert by_what["NetAdapt meets a latency budget found with a predictor"].holds   # 0.72 ≤ 0.7 · 1.05
     assert by_what["a per-layer search keeps more MACs than a uniform width at equal latency"].holds
     worse = lp.claims({**results, "scores": scores(0.1, 0.2)})
     assert not {c.what: c for c in worse}["kernels predict latency better than MACs"].holds

@@ -35,16 +35,16 @@ EMPTY = Kernel("elementwise", 1, 1, 1, 1, act="mul")
 class KernelBank:
     """Latencies (ms) of kernels timed alone on ``backend``.
 
-    ``statistic``: which latency a predictor gets — ``"best_ms"`` (the fastest run, what an
-    uninterrupted kernel costs; the robust choice on a busy machine) or ``"latency_ms"`` (the
-    median of the round medians). ``cache``: CSV path or None. ``measure``: time missing kernels on this machine (True) or
+    ``statistic``: which latency a predictor gets — ``"latency_ms"`` (the median of the round
+    medians, the book's statistic) or ``"best_ms"`` (the fastest run: what an uninterrupted
+    kernel costs). ``cache``: CSV path or None. ``measure``: time missing kernels on this machine (True) or
     only read what ``cache`` holds (False). ``rounds``, ``budget_s``, ``min_runs``: of each
     interleaved :func:`~mnlab.analysis.compare_latency` call; ``chunk``: kernels per call.
     """
 
     def __init__(self, backend: str, *, threads: int = 1, cache: str | os.PathLike | None = None,
                  measure: bool = True, rounds: int = 2, budget_s: float = 0.01, min_runs: int = 5,
-                 chunk: int = 40, progress: bool = True, statistic: str = "best_ms"):
+                 chunk: int = 40, progress: bool = True, statistic: str = "latency_ms"):
         if statistic not in ("best_ms", "latency_ms"):
             raise ValueError(f"statistic must be 'best_ms' or 'latency_ms', got {statistic!r}")
         self.statistic = statistic

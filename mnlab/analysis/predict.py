@@ -220,7 +220,9 @@ class _KindRegressor:
         return np.maximum(f.macs.to_numpy() * self.coef[0] + f.bytes.to_numpy() * self.coef[1] + self.coef[2], 1e-6)
 
     def predict(self, kernel_list: list[Kernel]) -> np.ndarray:
-        f = kernel_features(kernel_list)
+        return self.predict_features(kernel_features(kernel_list))
+
+    def predict_features(self, f: pd.DataFrame) -> np.ndarray:
         correction = self.trees.predict(_tree_inputs(f)) if self.trees is not None else self.shift
         return self._base(f) * np.exp(correction)
 
@@ -247,8 +249,9 @@ class KernelModel(Predictor):
     ``adaptive_rounds`` rounds of adaptive sampling: the samples whose 5-fold cross-validated
     error exceeds ``tolerance`` get two neighbours each (at most ``per_round`` per type), timed
     and added. The per-call cost of the runtime is taken off each kernel and counted once per
-    model. With ``calibrate`` the sum is finally scaled, latency = a · Σ + b, on the training
-    models' measured latencies. A kernel type that was never measured raises a ``ValueError``,
+    model. With ``calibrate`` the sum is finally scaled, latency = a · Σ, a the median ratio of
+    measured to summed latency over the training models (kernels timed alone do not run exactly
+    as they run inside a network: caches, and on a busy machine, preemption). A kernel type that was never measured raises a ``ValueError``,
     or with ``unknown="fallback"`` is predicted from a MACs-and-bytes model of all kernels and
     flagged (a ``UserWarning``, and the ``fallback`` column of :meth:`breakdown`).
     """
@@ -304,36 +307,45 @@ class KernelModel(Predictor):
         self.fallback.coef = _relative_lstsq(np.column_stack([kernel_features(every)[["macs", "bytes"]].to_numpy(),
                                                               np.ones(len(every))]), self._times(every), True)
         self.fallback.trees, self.fallback.shift = None, 0.0
-        self.a, self.b, self.fitted = 1.0, 0.0, True
-        if self.calibrate:
-            self.a, self.b = _relative_lstsq(np.column_stack([self._sums(described), np.ones_like(t)]), t)
+        self.a, self.fitted = 1.0, True
+        if self.calibrate:   # one scale: kernels timed alone run faster or slower than inside a model
+            self.a = float(np.exp(np.median(np.log(t / self._sums(described)))))
         return self
 
     def _sums(self, described: list[Description]) -> np.ndarray:
-        return np.array([self.breakdown(d).predicted_ms.sum() + self.overhead for d in described])
+        return np.array([self._kernel_ms(d)[0].sum() + self.overhead for d in described])
+
+    def _kernel_ms(self, d: Description) -> tuple[np.ndarray, np.ndarray]:
+        """Each kernel's predicted time (uncalibrated, per-call cost excluded) and whether the
+        fallback predicted it."""
+        self._check_fitted()
+        kinds = np.array([k.kind for k in d.kernels])
+        features = kernel_features(d.kernels)
+        ms, fallback = np.zeros(len(kinds)), np.zeros(len(kinds), dtype=bool)
+        for kind in dict.fromkeys(kinds.tolist()):
+            rows = kinds == kind
+            if kind in self.regressors:
+                ms[rows] = self.regressors[kind].predict_features(features[rows])
+                continue
+            if self.unknown == "error":
+                example = d.kernels[int(np.argmax(rows))].key
+                raise ValueError(f"kernel type {kind!r} was never measured (e.g. {example}); measured "
+                                 f"types: {sorted(self.regressors)}. Pass unknown='fallback' to predict it from "
+                                 "a MACs-and-bytes model of all kernels, flagged")
+            ms[rows], fallback[rows] = self.fallback.predict_features(features[rows]), True
+        return ms, fallback
 
     def breakdown(self, d: Description) -> pd.DataFrame:
         """One row per kernel of ``d``: ``kind``, ``key``, ``predicted_ms`` (uncalibrated, per-call
         cost excluded) and ``fallback`` (True where the kernel type was never measured)."""
-        self._check_fitted()
-        table = pd.DataFrame({"kind": [k.kind for k in d.kernels], "key": [k.key for k in d.kernels],
-                              "predicted_ms": 0.0, "fallback": False})
-        for kind, rows in table.groupby("kind").groups.items():
-            members = [d.kernels[i] for i in rows]
-            if kind in self.regressors:
-                table.loc[rows, "predicted_ms"] = self.regressors[kind].predict(members)
-                continue
-            if self.unknown == "error":
-                raise ValueError(f"kernel type {kind!r} was never measured (e.g. {members[0].key}); measured "
-                                 f"types: {sorted(self.regressors)}. Pass unknown='fallback' to predict it from "
-                                 "a MACs-and-bytes model of all kernels, flagged")
-            table.loc[rows, "predicted_ms"] = self.fallback.predict(members)
-            table.loc[rows, "fallback"] = True
-        return table
+        ms, fallback = self._kernel_ms(d)
+        return pd.DataFrame({"kind": [k.kind for k in d.kernels], "key": [k.key for k in d.kernels],
+                             "predicted_ms": ms, "fallback": fallback})
 
     def predict_described(self, d):
-        table = self.breakdown(d)
-        if table.fallback.any():
-            warnings.warn(f"{int(table.fallback.sum())} kernel(s) of types never measured "
-                          f"({sorted(set(table.kind[table.fallback]))}) predicted by the fallback", stacklevel=2)
-        return float(self.a * (table.predicted_ms.sum() + self.overhead) + self.b)
+        ms, fallback = self._kernel_ms(d)
+        if fallback.any():
+            kinds = sorted({k.kind for k, f in zip(d.kernels, fallback) if f})
+            warnings.warn(f"{int(fallback.sum())} kernel(s) of types never measured ({kinds}) predicted by "
+                          "the fallback", stacklevel=2)
+        return float(self.a * (ms.sum() + self.overhead))
