@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from mnlab.models import build_mobilenet_v3, create_model, family, reparameterize
 from mnlab.models.layers import make_divisible
 from mnlab.models.mobilenet_v3 import HS, RE, Bneck
+from mnlab.validation import check_int
 
 # --------------------------------------------------------------------------- the search space
 
@@ -88,9 +89,7 @@ class Architecture:
 
 def sample_architecture(seed: int) -> Architecture:
     """The search-space network number ``seed`` (the same on every machine)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    rng = random.Random(seed)
+    rng = random.Random(check_int(seed, "seed", at_least=0))
     stages = []
     for i, (base, stride, depths) in enumerate(STAGES):
         out = make_divisible(base * rng.choice(WIDTHS), 8)
@@ -132,8 +131,7 @@ class Config:
         torch.manual_seed(0)
         if self.sample is not None:
             return sample_architecture(self.sample).build()
-        kwargs = {} if self.width is None else {"width" if self.model.startswith("efficientnet") else "width_mult":
-                                                self.width}
+        kwargs = {} if self.width is None else {"width_mult": self.width}
         if self.expansion is not None:
             kwargs["expansion"] = self.expansion
         model = create_model(self.model, **kwargs).eval()
