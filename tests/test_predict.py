@@ -58,6 +58,9 @@ def test_kernel_key_round_trip_and_rebuilt_module_counts_the_same():
         assert report.totals["macs"] == kernel.macs
         rebuilt = kernels(report)
         assert len(rebuilt) == 1 and rebuilt[0] == kernel
+        first = report.layers[report.layers.kind != "shape"].iloc[0]   # the conv, linear or pool op
+        if kernel.kind in ("depthwise", "linear", "pool"):
+            assert kernel.bytes == first.bytes_read + first.bytes_written
 
 
 def test_an_op_without_a_kernel_type_is_named():

@@ -100,8 +100,10 @@ class Kernel:
         oh, ow = self.out_hw
         x, y = self.h * self.w * self.c_in, oh * ow * self.c_out
         weights = 0
-        if self.kind in ("conv", "depthwise", "pointwise", "grouped", "linear"):
-            weights = self.macs // max(1, oh * ow) + self.c_out if self.kind != "linear" else self.macs + self.c_out
+        if self.kind in ("conv", "depthwise", "pointwise", "grouped"):
+            weights = self.c_out * (self.c_in // self.groups) * self.k * self.k + self.c_out   # and the bias
+        elif self.kind == "linear":
+            weights = self.c_in * self.c_out + self.c_out
         elif self.kind == "se":
             weights = 2 * self.c_in * self.mid + self.c_in + self.mid
             y = x
