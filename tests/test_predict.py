@@ -199,7 +199,11 @@ def test_kernel_model_learns_the_synthetic_machine():
     train, t_train = synthetic(["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v1"])
     test, t_test = synthetic(["mobilenet_v3_small", "efficientnet_lite0"], resolution=128)
     model = KernelModel(bank, samples={kind: 25 for kind in SAMPLED_KINDS}, calibrate=False).fit(train, t_train)
-    assert bank.measured > 8 * 25   # samples, the training models' kernels, and adaptive samples
+    assert bank.measured == sum(len(ks) for ks in model.training.values()) + 1 > 8 * 25   # + the empty kernel
+    strict = KernelModel(FormulaBank(), samples={kind: 25 for kind in SAMPLED_KINDS}, tolerance=0.001,
+                         calibrate=False).fit(train, t_train)
+    assert sum(strict.added.values()) > 0   # errors above the tolerance: neighbours were timed and added
+    assert all(len(strict.training[k]) >= len(model.training[k]) for k in model.training)
     score = accuracy(model.predict_many(test), t_test)
     assert score["within_10"] == 1.0, score
     with pytest.raises(RuntimeError, match="fit"):

@@ -288,6 +288,7 @@ class KernelModel(Predictor):
         self.overhead = self.bank.overhead_ms
         training = self._training_set(described, rng)
         self.bank.latency([k for ks in training.values() for k in ks])   # one progress bar
+        self.added = dict.fromkeys(training, 0)   # adaptive samples per kernel type
         for _ in range(self.adaptive_rounds):
             new = {}
             for kind, ks in training.items():
@@ -299,7 +300,9 @@ class KernelModel(Predictor):
             if not any(new.values()):
                 break
             self.bank.latency([k for ks in new.values() for k in ks])
-            training = {kind: list(dict.fromkeys(ks + new.get(kind, []))) for kind, ks in training.items()}
+            grown = {kind: list(dict.fromkeys(ks + new.get(kind, []))) for kind, ks in training.items()}
+            self.added = {kind: self.added[kind] + len(grown[kind]) - len(training[kind]) for kind in training}
+            training = grown
         self.training = training
         self.regressors = {kind: _KindRegressor(self.seed).fit(ks, self._times(ks)) for kind, ks in training.items()}
         every = [k for ks in training.values() for k in ks]
