@@ -124,3 +124,16 @@ def test_claims_are_findings_except_the_arithmetic():
     assert by_what["a per-layer search keeps more MACs than a uniform width at equal latency"].holds
     worse = lp.claims({**results, "scores": scores(0.1, 0.2)})
     assert not {c.what: c for c in worse}["kernels predict latency better than MACs"].holds
+
+
+def test_figures_draw_the_data_they_are_given():
+    from mnlab.plots.latency_prediction import plot_predictions, plot_widths
+
+    predictions = pd.DataFrame({"predictor": ["a", "a", "b", "b"], "family": ["V1", "V2"] * 2,
+                                "measured": [1.0, 2.0, 1.0, 2.0], "predicted": [1.1, 1.8, 0.5, 4.0]})
+    fig = plot_predictions(predictions, title="t")
+    drawn = [ax for ax in fig.axes if ax.collections]
+    assert [ax.get_title() for ax in drawn] == ["a", "b"]
+    widths = {"start": ls.V2Widths.of(1.0), "thin": ls.V2Widths.of(0.5)}
+    bars = plot_widths(widths).axes[0].patches
+    assert len(bars) == 2 * (1 + 16 + 1) and bars[0].get_height() == 32   # stem, blocks 1–16, head

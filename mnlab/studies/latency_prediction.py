@@ -403,31 +403,3 @@ def build(data: pd.DataFrame, described: list, bank, latency: str = "latency_ms"
         scores, predicted = evaluate(fitted, described, data, split, latency)
         result[split] = (scores, predicted, fitted)
     return result
-
-
-# --------------------------------------------------------------------------- figures
-
-def plot_predictions(predictions: pd.DataFrame, title: str = ""):
-    """Predicted against measured latency, one panel per predictor, the ±10% band shaded."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    names = list(dict.fromkeys(predictions.predictor))
-    fig = Figure(figsize=(9, 8))
-    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
-    low, high = predictions[["measured", "predicted"]].min().min() * 0.8, predictions[["measured", "predicted"]].max().max() * 1.2
-    line = np.geomspace(low, high, 50)
-    for ax, name in zip(axes, names):
-        part = predictions[predictions.predictor == name]
-        ax.fill_between(line, line * 0.9, line * 1.1, color="0.85", label="±10%")
-        for fam, group in part.groupby("family"):
-            ax.scatter(group.measured, group.predicted, s=14, label=fam)
-        ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), title=name)
-        ax.plot(line, line, color="0.4", lw=0.8)
-    axes[0].legend(fontsize=7, loc="upper left")
-    for ax in axes[2:]:
-        ax.set_xlabel("measured latency (ms)")
-    for ax in axes[::2]:
-        ax.set_ylabel("predicted latency (ms)")
-    fig.suptitle(title)
-    return fig

@@ -165,22 +165,3 @@ def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime
         if cache is not None:
             write_table(Path(cache), table)
     return done.loc[list(networks)].reset_index()[SEARCH_COLUMNS].infer_objects()
-
-
-
-def plot_widths(networks: dict[str, V2Widths]):
-    """The hidden (expansion) width of every MobileNetV2 block, per network: where the channels went."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3.6))
-    ax = fig.subplots()
-    step = 0.8 / len(networks)
-    for i, (name, widths) in enumerate(networks.items()):
-        values = [widths.stem] + list(widths.hidden[1:]) + [widths.head]
-        ax.bar(np.arange(len(values)) + i * step, values, width=step, label=name)
-    ax.set_xticks(np.arange(len(values)) + 0.4 - step / 2,
-                  ["stem"] + [f"b{i}" for i in range(1, len(values) - 1)] + ["head"], fontsize=7)
-    ax.set(ylabel="channels", yscale="log", title="Expansion widths per block, and the stem and head")
-    ax.legend(fontsize=8)
-    return fig
