@@ -137,3 +137,14 @@ def test_figures_draw_the_data_they_are_given():
     widths = {"start": ls.V2Widths.of(1.0), "thin": ls.V2Widths.of(0.5)}
     bars = plot_widths(widths).axes[0].patches
     assert len(bars) == 2 * (1 + 16 + 1) and bars[0].get_height() == 32   # stem, blocks 1–16, head
+
+
+def test_search_results_are_stored_by_their_widths(tmp_path, monkeypatch):
+    cache = tmp_path / "search.csv"
+    monkeypatch.setattr(mnlab.analysis, "compare_latency", fake_compare)
+    first = ls.measure_widths({"start": ls.V2Widths.of(0.5)}, backend="deploy", cache=cache)
+    assert first.key.tolist() == ["start"] and first.macs.iloc[0] == analyze(create_model("mobilenet_v2", width_mult=0.5), 224).totals["macs"]
+    with pytest.raises(ValueError, match="not stored"):   # same name, other widths: not the stored network
+        ls.measure_widths({"start": ls.V2Widths.of(0.75)}, backend="deploy", cache=cache, measure=False)
+    again = ls.measure_widths({"start": ls.V2Widths.of(0.5)}, backend="deploy", cache=cache, measure=False)
+    assert again.latency_ms.iloc[0] == first.latency_ms.iloc[0]

@@ -292,8 +292,10 @@ class KernelModel(Predictor):
         for _ in range(self.adaptive_rounds):
             new = {}
             for kind, ks in training.items():
-                error = _cv_error(ks, self._times(ks), self.seed)
-                worst = [ks[i] for i in np.argsort(-np.abs(error)) if abs(error[i]) > self.tolerance]
+                # rounded, and ties broken by key: the choice must not hang on a CPU's last bits
+                error = np.round(np.abs(_cv_error(ks, self._times(ks), self.seed)), 3)
+                order = sorted(range(len(ks)), key=lambda i: (-error[i], ks[i].key))
+                worst = [ks[i] for i in order if error[i] > self.tolerance]
                 new[kind] = [n for k in worst[:self.per_round // 2] for n in neighbours(k, rng)]
             if not self.bank.measure:   # a stored bank: use the neighbours it holds
                 new = {kind: [k for k in ks if k in self.bank] for kind, ks in new.items()}

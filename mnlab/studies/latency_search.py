@@ -61,6 +61,12 @@ class V2Widths:
         blocks.append(conv_bn_act(c, self.head, 1, activation=nn.ReLU6))
         return MobileNet(nn.Sequential(*blocks), Classifier(self.head, 1000, 0.2)).eval()
 
+    @property
+    def spec(self) -> str:
+        """Every width, as text: stem / stage outputs / hidden widths / head."""
+        return "/".join([str(self.stem), "-".join(map(str, self.outs)), "-".join(map(str, self.hidden)),
+                         str(self.head)])
+
     def layers(self) -> list[tuple[str, int]]:
         """The widths NetAdapt may shrink: (name, index); the t = 1 block's hidden is its input."""
         return ([("stem", 0)] + [("outs", i) for i in range(len(self.outs))]
@@ -147,16 +153,19 @@ SEARCH_COLUMNS = ["key", "macs", "params", "latency_ms", "best_ms", "spread", "b
 
 
 def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime", cache=None,
-                   measure: bool = True, resolution: int = 224, threads: int = 1, rounds: int = 5,
-                   budget_s: float = 0.2) -> pd.DataFrame:
+                   measure: bool = True, resolution: int = 224, threads: int = 1, rounds: int = 10,
+                   budget_s: float = 0.1) -> pd.DataFrame:
     """Time MobileNetV2 width variants (NetAdapt's result, uniform multipliers) in one
-    interleaved run and store them like :func:`measure_dataset`; one row per network."""
+    interleaved run and store them like :func:`~mnlab.studies.latency_prediction.measure_dataset`;
+    one row per network, ``key`` its name. A network is stored under its name and its widths
+    (:attr:`V2Widths.spec`), so a search that ends elsewhere is never read as the old result."""
     from mnlab.analysis import analyze
     from mnlab.analysis.kernel_bank import write_table
 
-    table, done, missing = cached_rows(cache, SEARCH_COLUMNS, list(networks), backend, threads, measure)
+    keyed = {f"{name} [{widths.spec}]": widths for name, widths in networks.items()}   # a new result, a new row
+    table, done, missing = cached_rows(cache, SEARCH_COLUMNS, list(keyed), backend, threads, measure)
     if missing:
-        models = {k: (networks[k].build(), resolution) for k in missing}
+        models = {k: (keyed[k].build(), resolution) for k in missing}
         timed = timings(models, backend=backend, threads=threads, rounds=rounds, budget_s=budget_s)
         rows = [{"key": k, "macs": analyze(m, resolution).totals["macs"],
                  "params": sum(p.numel() for p in m.parameters()), **timed[k]} for k, (m, _) in models.items()]
@@ -164,4 +173,4 @@ def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime
         done = pd.concat([done, pd.DataFrame(rows).set_index("key")])
         if cache is not None:
             write_table(Path(cache), table)
-    return done.loc[list(networks)].reset_index()[SEARCH_COLUMNS].infer_objects()
+    return done.loc[list(keyed)].reset_index()[SEARCH_COLUMNS].infer_objects().assign(key=list(networks))
