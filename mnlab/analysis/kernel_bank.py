@@ -23,7 +23,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mnlab.analysis.kernels import Kernel, build_kernel
-from mnlab.analysis.latency import BACKENDS, check_threads, compare_latency, environment, machine_fingerprint
+from mnlab.analysis.deployment import check_backend
+from mnlab.analysis.latency import check_threads, compare_latency, environment, machine_fingerprint
 
 #: Columns of a bank's CSV.
 COLUMNS = ["key", "kind", "latency_ms", "best_ms", "spread", "backend", "threads", "cpu",
@@ -48,9 +49,7 @@ class KernelBank:
         if statistic not in ("best_ms", "latency_ms"):
             raise ValueError(f"statistic must be 'best_ms' or 'latency_ms', got {statistic!r}")
         self.statistic = statistic
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        self.backend, self.threads = backend, check_threads(threads)
+        self.backend, self.threads = check_backend(backend), check_threads(threads)
         self.path = None if cache is None else Path(cache)
         if not isinstance(measure, (bool, np.bool_)):
             raise ValueError(f"measure must be True or False, got {measure!r}")
