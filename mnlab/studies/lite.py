@@ -254,7 +254,7 @@ def summarize_study(results: pd.DataFrame) -> pd.DataFrame:
 
 def range_table(models: dict, x: torch.Tensor, seed: int = 0) -> pd.DataFrame:
     """Per activation, the per-layer ranges and 8-bit errors of the ``seed`` model, side by side:
-    one row per (activation, point) from :func:`activation_ranges`, with ``activation`` and
+    one row per (activation, point) from ``mnlab.analysis.quantize.activation_ranges``, with ``activation`` and
     ``layer`` (position among the points) added."""
     frames = []
     for (label, s), model in models.items():

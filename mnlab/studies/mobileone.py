@@ -14,7 +14,7 @@ then add the kernels and the biases. The sum must equal
 :meth:`~mnlab.models.mobileone.MobileOneBlock.fused_kernel_and_bias`.
 
 *Latency beyond MACs* (Sec. 3.1, Tables 2–3 of the paper): the same 30-layer network with
-different activations (:func:`thirty_layer_net`, :func:`activation_study`) and with skip connections or
+different activations (``mnlab.models.toys.thirty_layer_net``, :func:`activation_study`) and with skip connections or
 squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed on this CPU.
 """
 from __future__ import annotations
@@ -220,7 +220,7 @@ def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
 
 def activation_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
                      backends=("deploy",)) -> pd.DataFrame:
-    """Time :func:`thirty_layer_net` with every activation of :data:`STUDY_ACTIVATIONS`
+    """Time ``mnlab.models.toys.thirty_layer_net`` with every activation of ``STUDY_ACTIVATIONS``
     (:func:`interleaved_latency`).
 
     Columns ``activation``, ``macs``, ``activation_ops``, then per backend ``<backend>_ms``
@@ -247,7 +247,7 @@ BLOCK_VARIANTS: dict[str, tuple[bool, bool]] = {"baseline": (False, False), "+ s
 
 def block_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
                 backend: str = "deploy") -> pd.DataFrame:
-    """Time :func:`thirty_layer_net` (ReLU) with skip connections and/or SE: the extra MACs are
+    """Time ``mnlab.models.toys.thirty_layer_net`` (ReLU) with skip connections and/or SE: the extra MACs are
     tiny (reported in ``macs_vs_baseline``), the extra time is not.
 
     Columns ``variant``, ``macs``, ``macs_vs_baseline``, ``elementwise_ops``, ``global_pools``,
