@@ -8,6 +8,9 @@ import torch
 from torch import nn
 
 from mnlab.analysis.latency import cpu_model
+from mnlab import training
+from mnlab.analysis import quantize
+from mnlab.models import toys
 from mnlab.studies import lite
 
 
@@ -59,7 +62,7 @@ def test_variant_counts_se_adds_params_not_macs_and_b0_matches_timm():
 # --------------------------------------------------------------------------- the quantizer
 
 def test_qparams_from_min_max():
-    qp = lite.qparams(-1.0, 3.0, 8)
+    qp = quantize.qparams(-1.0, 3.0, 8)
     assert qp.scale == pytest.approx(4.0 / 255)
     assert qp.zero_point == round(-128 + 1.0 / qp.scale)
     assert (qp.qmin, qp.qmax, qp.bits) == (-128, 127, 8)
@@ -69,36 +72,36 @@ def test_qparams_from_min_max():
 
 def test_qparams_range_always_contains_zero_exactly():
     for lo, hi in [(0.5, 6.0), (-4.0, -1.0), (0.0, 6.0), (-0.3, 7.7)]:
-        qp = lite.qparams(lo, hi)
-        zero = lite.dequantize(lite.quantize(torch.zeros(1), qp), qp)
+        qp = quantize.qparams(lo, hi)
+        zero = quantize.dequantize(quantize.quantize(torch.zeros(1), qp), qp)
         assert zero.item() == 0.0
-    assert lite.qparams(0.0, 6.0).zero_point == -128       # ReLU6: one-sided, no grid wasted below 0
-    assert lite.qparams(0.0, 0.0).scale == 1.0
+    assert quantize.qparams(0.0, 6.0).zero_point == -128       # ReLU6: one-sided, no grid wasted below 0
+    assert quantize.qparams(0.0, 0.0).scale == 1.0
 
 
 @pytest.mark.parametrize("bits", [8, 6, 4])
 @pytest.mark.parametrize("lo,hi", [(-1.0, 3.0), (0.0, 6.0), (-168.0, 204.0), (-0.278, 7.7)])
 def test_round_trip_error_at_most_half_a_step_inside_the_range(lo, hi, bits):
-    qp = lite.qparams(lo, hi, bits)
+    qp = quantize.qparams(lo, hi, bits)
     x = torch.linspace(lo, hi, 10_001)
-    q = lite.quantize(x, qp)
+    q = quantize.quantize(x, qp)
     assert q.dtype == torch.int32 and int(q.min()) >= qp.qmin and int(q.max()) <= qp.qmax
-    err = (lite.fake_quantize(x, qp) - x).abs().max().item()
+    err = (quantize.fake_quantize(x, qp) - x).abs().max().item()
     assert err <= qp.scale / 2 * (1 + 1e-5) + 1e-6
 
 
 def test_values_outside_the_range_are_clamped():
-    qp = lite.qparams(0.0, 6.0)
+    qp = quantize.qparams(0.0, 6.0)
     x = torch.tensor([-5.0, 100.0])
-    assert lite.quantize(x, qp).tolist() == [qp.qmin, qp.qmax]
-    assert lite.fake_quantize(x, qp)[1].item() == pytest.approx(6.0, abs=qp.scale / 2)
+    assert quantize.quantize(x, qp).tolist() == [qp.qmin, qp.qmax]
+    assert quantize.fake_quantize(x, qp)[1].item() == pytest.approx(6.0, abs=qp.scale / 2)
 
 
 def test_error_grows_with_range_and_fewer_bits():
     x = torch.randn(10_000, generator=torch.Generator().manual_seed(0)).clamp(0, 6)
-    narrow = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 6)), x)
-    wide = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 60)), x)
-    four = lite.relative_error(lite.fake_quantize(x, lite.qparams(0, 6, 4)), x)
+    narrow = quantize.relative_error(quantize.fake_quantize(x, quantize.qparams(0, 6)), x)
+    wide = quantize.relative_error(quantize.fake_quantize(x, quantize.qparams(0, 60)), x)
+    four = quantize.relative_error(quantize.fake_quantize(x, quantize.qparams(0, 6, 4)), x)
     assert narrow < wide and narrow < four
 
 
@@ -106,45 +109,45 @@ def test_error_grows_with_range_and_fewer_bits():
                                  dict(lo=0, hi=1, bits=8.0), dict(lo=0, hi=1, bits=True)])
 def test_qparams_rejects_bad_input(bad):
     with pytest.raises(ValueError):
-        lite.qparams(**bad)
+        quantize.qparams(**bad)
 
 
 # --------------------------------------------------------------------------- quantizing a model
 
 def test_quantization_points_fuse_relu6_not_swish():
-    relu6 = lite.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Identity(), nn.ReLU6(), nn.Conv2d(2, 2, 1)))
+    relu6 = quantize.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Identity(), nn.ReLU6(), nn.Conv2d(2, 2, 1)))
     assert relu6 == ["2", "3"]  # conv 0 fused into its ReLU6; the last conv stands alone
-    swish = lite.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.SiLU()))
+    swish = quantize.quantization_points(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.SiLU()))
     assert swish == ["0", "2"]
 
 
 def test_fake_quantized_model_leaves_the_original_and_is_close_at_8_bits():
     torch.manual_seed(0)
-    model = lite.digits_net(nn.Hardswish, width=4).eval()
+    model = toys.digits_net(nn.Hardswish, width=4).eval()
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     before = [p.clone() for p in model.parameters()]
     with torch.no_grad():
         ref = model(x)
-        q8 = lite.fake_quantize_model(model, x, 8)(x)
-        q4 = lite.fake_quantize_model(model, x, 4)(x)
-        float_copy = lite.fake_quantize_model(model, x, 8, weights=False, activations=False)(x)
+        q8 = quantize.fake_quantize_model(model, x, 8)(x)
+        q4 = quantize.fake_quantize_model(model, x, 4)(x)
+        float_copy = quantize.fake_quantize_model(model, x, 8, weights=False, activations=False)(x)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert torch.allclose(float_copy, ref, atol=1e-5)                  # BN folding alone changes nothing
-    assert 0 < lite.relative_error(q8, ref) < 0.1
-    assert lite.relative_error(q4, ref) > lite.relative_error(q8, ref)
+    assert 0 < quantize.relative_error(q8, ref) < 0.1
+    assert quantize.relative_error(q4, ref) > quantize.relative_error(q8, ref)
 
 
 def test_activation_ranges_relu6_bounded():
     torch.manual_seed(0)
-    model = lite.digits_net(nn.ReLU6, width=4).eval()
-    table = lite.activation_ranges(model, torch.rand(8, 1, 8, 8) * 50)
+    model = toys.digits_net(nn.ReLU6, width=4).eval()
+    table = quantize.activation_ranges(model, torch.rand(8, 1, 8, 8) * 50)
     acts = table[table.module == "ReLU6"]
     assert len(acts) == 7 and (acts["lo"] >= 0).all() and (acts["hi"] <= 6).all()
     assert table.iloc[0]["name"] == "input" and (table["rel_error8"] >= 0).all()
 
 
 def test_weight_errors_kinds():
-    table = lite.weight_errors(lite.digits_net(nn.ReLU6, width=4))
+    table = quantize.weight_errors(toys.digits_net(nn.ReLU6, width=4))
     assert list(table["kind"]) == ["conv", "depthwise", "conv", "depthwise", "conv", "depthwise", "conv", "linear"]
     assert (table["rel_error"] < 0.05).all()
 
@@ -152,7 +155,7 @@ def test_weight_errors_kinds():
 # --------------------------------------------------------------------------- the digits study (tiny run)
 
 def test_tiny_study_is_deterministic_and_well_formed():
-    data = lite.load_digits_split()
+    data = training.digits()
     assert data.x_train.shape[1:] == (1, 8, 8) and float(data.x_train.max()) <= 1.0
     assert len(data.x_test) == 450
     kwargs = dict(activations={"ReLU6": nn.ReLU6, "swish": nn.SiLU}, seeds=(0,), bits=(8, 4), data=data,
@@ -185,11 +188,11 @@ def test_stored_study_reads_as_stored_and_checks_it(tmp_path, monkeypatch):
 
 
 def test_bad_training_arguments():
-    data = lite.load_digits_split()
+    data = training.digits()
     with pytest.raises(ValueError, match="epochs"):
-        lite.train_digits(nn.ReLU, data, epochs=0)
+        training.train(lambda: toys.digits_net(nn.ReLU), data, epochs=0)
     with pytest.raises(ValueError, match="width"):
-        lite.digits_net(nn.ReLU, width=0)
+        toys.digits_net(nn.ReLU, width=0)
     with pytest.raises(ValueError, match="name"):
         lite.build_lite("efficientnet_b0")
 
@@ -238,6 +241,46 @@ def test_one_seed_reproduces_the_stored_study():
     err = again.results.set_index("activation").logit_error
     assert ranges.widest_activation["ReLU6"] <= 6 < ranges.widest_activation["swish"]
     assert err["ReLU6"] < err["swish"]
-    readme_drops = [lite.figure(f"efficientnet_lite/lite{i}/top1").value
-                    - lite.figure(f"efficientnet_lite/lite{i}/top1_int8").value for i in range(5)]
-    assert again.results.set_index("activation")["drop"]["ReLU6"] <= max(readme_drops)
+    assert again.results.set_index("activation")["drop"]["ReLU6"] <= max(lite.readme_int8_drops())
+
+
+# --------------------------------------------------------------------------- paper vs measured
+
+def _timed(variants, se_factor):
+    """``variants`` with a latency column where SE costs ``se_factor`` × its MAC share in time."""
+    se_macs = variants.macs[1] / variants.macs[0] - 1
+    return variants.assign(latency_ms=[10.0, 10.0 * (1 + se_factor * se_macs), 11.0, 12.0])
+
+
+def test_claims_hold_on_the_stored_study_and_the_counts():
+    counts, variants, stem_head = lite.lite_counts(), lite.variant_counts(), lite.stem_head_savings()
+    study = lite.stored_quantization_study(str(STORED), False)
+    claims = lite.claims(counts, variants, stem_head, study, _timed(variants, 2 * lite.SE_LATENCY_FACTOR))
+    assert len(claims) == 5 + 5 + 2 + 1 + 4 + 1
+    by_what = {c.what: c for c in claims}
+    assert by_what["Lite0 parameters"].holds and by_what["Lite0 + SE + swish = B0: parameters"].holds
+    assert by_what["ReLU6 bounds every activation range"].holds
+    assert by_what["fixing stem and head saves parameters, not MACs"].holds
+    assert by_what["SE costs latency beyond its MACs"].holds
+    # the threshold lives in the function: SE at half the factor does not hold
+    slow = lite.claims(counts, variants, stem_head, study, _timed(variants, lite.SE_LATENCY_FACTOR / 2))
+    assert not {c.what: c for c in slow}["SE costs latency beyond its MACs"].holds
+
+
+def test_readme_int8_drops_and_lite_costs():
+    drops = lite.readme_int8_drops()
+    assert len(drops) == 5 and all(0 <= d < 2 for d in drops)
+    assert drops[4] == pytest.approx(81.5 - 80.2)        # the README's Lite4: 81.5% fp32, 80.2% int8
+    costs = lite.lite_costs(0)
+    assert costs["resolution"] == 224 and costs["macs"] == lite.lite_counts().macs[0]
+    with pytest.raises(ValueError, match="variant"):
+        lite.lite_costs(5)
+
+
+def test_lite_figures_rebuild_from_stored_data():
+    from mnlab.plots import lite as lite_plots
+    for name, build in lite_plots.FIGURES.items():
+        fig = build()
+        assert fig.axes, name
+    ranges_fig = lite_plots.FIGURES["lite_activation_ranges"]()
+    assert len(ranges_fig.axes) == 2

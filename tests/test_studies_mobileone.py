@@ -5,6 +5,7 @@ import torch
 from matplotlib.figure import Figure
 
 from mnlab.models import MobileOneBlock
+from mnlab.plots import mobileone as mo_plots
 from mnlab.studies import mobileone as mo
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noisy")
@@ -48,7 +49,7 @@ def test_randomize_batchnorm_is_seeded():
 
 def test_plot_reparam_kernels_returns_a_figure():
     _, kernels = mo.reparam_steps(mo.demo_block(), _x())
-    fig = mo.plot_reparam_kernels(kernels, channel=2)
+    fig = mo_plots.plot_reparam_kernels(kernels, channel=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 7
 
 
@@ -114,3 +115,68 @@ def test_deployed_wrapper_times_like_a_model_and_matches_eager():
     with pytest.raises(ValueError, match="backend"):
         mo.interleaved_latency({"a": model}, 32, backend="onnx")
 
+
+
+ZOO = __import__("pathlib").Path(__file__).parents[1] / "chapters" / "data" / "zoo_latency.csv"
+
+
+def test_backend_correlations_side_by_side():
+    from mnlab.analysis import rank_correlation
+    from mnlab.studies.synthesis import read_zoo
+    table = mo.backend_correlations(ZOO)
+    assert list(table.index) == ["macs", "params", "bytes"] and table.n.iloc[0] == 42
+    assert list(table.columns[:3]) == [f"spearman {b}" for b in mo.ZOO_BACKENDS]
+    ort = rank_correlation(read_zoo(ZOO, "onnxruntime"), metrics=("macs",))
+    assert table.loc["macs", "spearman onnxruntime"] == pytest.approx(ort[ort.group == "all"].spearman.iloc[0])
+    assert ((table.filter(like="spearman") > -1) & (table.filter(like="spearman") <= 1)).all().all()
+    with pytest.raises(ValueError, match="int8"):
+        mo.backend_correlations(ZOO, backends=("onnxruntime-int8",))
+
+
+def test_keep_branches_survives_deployment():
+    from mnlab.analysis.deployment import deploy_form
+    s0 = mo.randomize_batchnorm_(__import__("mnlab").create_model("mobileone_s0").eval())
+    kept = deploy_form(mo.keep_branches(s0))
+    blocks = [m for m in kept.modules() if isinstance(m, MobileOneBlock)]
+    assert blocks and all(b.reparam_conv is None for b in blocks)
+    assert sum(len(b.conv_branches) == 4 for b in blocks) > 0
+    fused = [m for m in deploy_form(s0).modules() if isinstance(m, MobileOneBlock)]
+    assert all(b.reparam_conv is not None for b in fused)      # what deploy does without it
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(kept(x), s0(x), atol=1e-3 * s0(x).abs().max().item())
+
+
+def _fake_results():
+    counts = mo.reparam_counts()
+    steps, _ = mo.reparam_steps(mo.demo_block(), _x())
+    forms = pd.DataFrame({"model": [f"S{i}" for i in range(5)], "train_ms": 2.0, "reparam_ms": 1.0, "speedup": 2.0})
+    acts = pd.DataFrame({"activation": list(mo.STUDY_ACTIVATIONS), "macs": 1,
+                         "onnxruntime_vs_relu": [1.0, 1.0, 1.1, 1.2, 1.3, 1.5]})
+    blocks = pd.DataFrame({"variant": list(mo.BLOCK_VARIANTS), "macs_vs_baseline": [0, 0, 0.0005, 0.0005],
+                           "latency_vs_baseline": [1.0, 1.1, 1.3, 1.4]})
+    from mnlab.analysis import rank_correlation
+    from mnlab.studies.synthesis import read_zoo
+    zoo = read_zoo(ZOO, "onnxruntime")
+    return counts, steps, forms, acts, blocks, zoo, rank_correlation(zoo, metrics=("macs", "params"))
+
+
+def test_claims_from_the_studies():
+    counts, steps, forms, acts, blocks, zoo, corr = _fake_results()
+    claims = mo.claims(counts, steps, forms, acts, blocks, zoo, corr)
+    by_what = {c.what: c for c in claims}
+    assert len(claims) == 15 + 1 + 6 + 2
+    assert by_what["re-parameterization leaves the function unchanged"].holds
+    assert by_what["the re-parameterized S0 (k = 4 branches) is faster"].holds
+    assert by_what["a sigmoid-gated activation (SE-ReLU) costs latency"].holds
+    slow = forms.assign(speedup=[1.4, 2.0, 0.9, 2.0, 2.0])      # S0 below the margin, S2 slower
+    slow_claims = {c.what: c for c in mo.claims(counts, steps, slow, acts, blocks, zoo, corr)}
+    assert not slow_claims["the re-parameterized S0 (k = 4 branches) is faster"].holds
+    assert not slow_claims["re-parameterized S1–S4 (one branch) are faster"].holds
+
+
+def test_mobileone_figures_rebuild_without_timing():
+    for name, build in mo_plots.FIGURES.items():
+        assert isinstance(build(), Figure), name
+    acts = pd.DataFrame({"activation": list(mo.STUDY_ACTIVATIONS), "macs": 1e6, "onnxruntime_ms": range(1, 7)})
+    assert len(mo_plots.plot_activation_latency(acts).axes) == 1

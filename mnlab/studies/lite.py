@@ -9,27 +9,14 @@ squeeze-and-excite, ReLU6 instead of swish — are undone one at a time with
 :func:`mnlab.models.efficientnet_lite`'s switches and counted (:func:`lite_counts`,
 :func:`variant_counts`).
 
-*Post-training int8 quantization*, the reason given for ReLU6. We write the per-tensor affine
-scheme of Jacob et al. 2018 (the one mobile runtimes run) as a fake quantizer: a real value x
-is stored as an integer q with
-
-    q = clamp(round(x / s) + z, q_min, q_max),     x̂ = s · (q − z),
-
-one scale s and zero point z per tensor, taken from the tensor's observed range [lo, hi]
-(widened to contain 0, so that zero is exact): s = (hi − lo) / (q_max − q_min),
-z = round(q_min − lo / s). Inside the range the error is at most s / 2 — so the error of a
-layer grows with its range, and a bounded activation (ReLU6: [0, 6]) keeps the range, and
-hence s, small. :func:`fake_quantize_model` applies it after training: BatchNorm folded into
-the convolutions, every weight tensor quantized, and every activation tensor a runtime would
-store quantized at the range seen on calibration data (a ReLU/ReLU6 fuses into the conv before
-it, as in TF-Lite; a swish or h-swish does not, so the conv output before it is stored too).
-:func:`quantization_study` trains small ReLU6, swish and h-swish networks on scikit-learn's
-8×8 digits for several seeds and compares float and int8 accuracy; everything is
-deterministic on the CPU (one thread, fixed seeds, deterministic algorithms).
+*Post-training int8 quantization*, the reason given for ReLU6: the fake quantizer of
+``mnlab.analysis.quantize`` (per-tensor affine, Jacob et al. 2018) applied to small ReLU6,
+swish and h-swish networks (``mnlab.models.toys.digits_net``) trained on scikit-learn's 8×8
+digits with ``mnlab.training.train`` (one stratified split, one loop, several seeds):
+:func:`quantization_study` compares float and int8 accuracy; deterministic on one CPU.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -38,13 +25,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from mnlab.analysis import analyze, fold_batchnorm
+from mnlab.analysis import analyze
+from mnlab.claims import Evidence, compare, statement
+from mnlab.analysis.quantize import (ACTIVATIONS, activation_ranges, fake_quantize_model, relative_error,
+                                     weight_errors)
 from mnlab.models import efficientnet_lite
 from mnlab.models.efficientnet_lite import SCALING
-from mnlab.models.layers import Classifier, DepthwiseSeparable, InvertedResidual, conv_bn_act
+from mnlab.models.layers import DepthwiseSeparable, InvertedResidual
+from mnlab.models.toys import digits_net
 from mnlab.papers import figure
 from mnlab.studies.stored import stored_tables
-from mnlab.validation import check_int
+from mnlab.training import Digits, accuracy, digits, train
 
 #: The names of the README's table, ``efficientnet_lite0`` to ``efficientnet_lite4``.
 LITE_NAMES = list(SCALING)
@@ -181,266 +172,11 @@ def variant_counts(resolution: int = 224) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- the fake quantizer
-
-
-@dataclass(frozen=True)
-class QParams:
-    """Per-tensor affine quantization parameters: x ≈ scale · (q − zero_point), q ∈ [qmin, qmax]."""
-
-    scale: float
-    zero_point: int
-    qmin: int = -128
-    qmax: int = 127
-
-    @property
-    def bits(self) -> int:
-        return int(round(math.log2(self.qmax - self.qmin + 1)))
-
-    @property
-    def range(self) -> tuple[float, float]:
-        """The real interval the integer grid covers."""
-        return self.scale * (self.qmin - self.zero_point), self.scale * (self.qmax - self.zero_point)
-
-
-def _check_bits(bits) -> int:
-    return check_int(bits, "bits", at_least=2, at_most=16)
-
-
-def qparams(lo: float, hi: float, bits: int = 8) -> QParams:
-    """Scale and zero point for values observed in [lo, hi], signed ``bits``-bit integers.
-
-    The range is first widened to contain 0 (zero padding and ReLU's zeros must be exact,
-    Jacob et al. 2018, Sec. 2.1); then s = (hi − lo) / (2^bits − 1) and z = round(q_min − lo/s),
-    clamped to the grid. An empty range (lo = hi = 0) gets s = 1.
-    """
-    bits = _check_bits(bits)
-    lo, hi = float(lo), float(hi)
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise ValueError(f"lo and hi must be finite with lo <= hi, got lo={lo!r}, hi={hi!r}")
-    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    scale = (hi - lo) / (qmax - qmin) if hi > lo else 1.0
-    zero_point = int(min(qmax, max(qmin, round(qmin - lo / scale))))
-    return QParams(scale, zero_point, qmin, qmax)
-
-
-def quantize(x: torch.Tensor, qp: QParams) -> torch.Tensor:
-    """Real tensor → integers (int32 holding values in [qmin, qmax]): clamp(round(x/s) + z)."""
-    q = torch.round(x / qp.scale) + qp.zero_point
-    return q.clamp(qp.qmin, qp.qmax).to(torch.int32)
-
-
-def dequantize(q: torch.Tensor, qp: QParams) -> torch.Tensor:
-    """Integers → real values: s · (q − z)."""
-    return (q.to(torch.float32) - qp.zero_point) * qp.scale
-
-
-def fake_quantize(x: torch.Tensor, qp: QParams) -> torch.Tensor:
-    """``dequantize(quantize(x))`` in float: what the int8 tensor represents."""
-    return dequantize(quantize(x, qp), qp).to(x.dtype)
-
-
-def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
-    """‖approx − exact‖ / ‖exact‖ (0 if both are zero)."""
-    norm = exact.float().norm().item()
-    diff = (approx.float() - exact.float()).norm().item()
-    return diff / norm if norm > 0 else (0.0 if diff == 0 else math.inf)
-
-
-# --------------------------------------------------------------------------- quantizing a model
-
-_FUSED_ACTIVATIONS = (nn.ReLU, nn.ReLU6)   # TF-Lite fuses these into the conv before them
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.GELU)
-
-
-def quantization_points(model: nn.Module) -> list[str]:
-    """Names of the modules whose outputs a runtime stores as int8 tensors, in model order.
-
-    Every conv and linear output, except one that goes straight (past folded-away BNs, i.e.
-    ``nn.Identity``) into a ReLU/ReLU6 of the same ``nn.Sequential``, which the runtime fuses
-    into the conv; every activation output; every pooling output. The model input is
-    quantized too (see :func:`fake_quantize_model`).
-    """
-    fused: set[str] = set()
-    names = {id(m): n for n, m in model.named_modules()}
-    for parent in model.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        children = [c for c in parent.children()]
-        for i, child in enumerate(children):
-            if isinstance(child, (nn.Conv2d, nn.Linear)):
-                j = i + 1
-                while j < len(children) and isinstance(children[j], (nn.Identity, nn.BatchNorm2d)):
-                    j += 1
-                if j < len(children) and isinstance(children[j], _FUSED_ACTIVATIONS):
-                    fused.add(names[id(child)])
-    points = []
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and name not in fused:
-            points.append(name)
-        elif isinstance(module, _ACTIVATIONS + (nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
-            points.append(name)
-    return points
-
-
-def _eval_copy(model: nn.Module) -> nn.Module:
-    return fold_batchnorm(model).eval()
-
-
-@torch.no_grad()
-def activation_ranges(model: nn.Module, x: torch.Tensor) -> pd.DataFrame:
-    """Observed range of every tensor a runtime would quantize, on the float model (BN folded).
-
-    One row per point (``"input"`` first, then :func:`quantization_points`): ``name``,
-    ``module`` (class name), ``lo``, ``hi``, ``scale8`` (the int8 scale that range gets) and
-    ``rel_error8``: the relative error of fake-quantizing that tensor alone at 8 bits.
-    """
-    folded = _eval_copy(model)
-    outputs: dict[str, torch.Tensor] = {"input": x}
-    modules = dict(folded.named_modules())
-    points = quantization_points(folded)
-    hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: outputs.__setitem__(n, o.detach()))
-             for n in points]
-    try:
-        folded(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    rows = []
-    for name in ["input", *points]:
-        t = outputs[name]
-        lo, hi = float(t.min()), float(t.max())
-        qp = qparams(lo, hi, 8)
-        rows.append({"name": name, "module": "input" if name == "input" else type(modules[name]).__name__,
-                     "lo": lo, "hi": hi, "scale8": qp.scale, "rel_error8": relative_error(fake_quantize(t, qp), t)})
-    return pd.DataFrame(rows)
-
-
-@torch.no_grad()
-def fake_quantize_model(model: nn.Module, calibration: torch.Tensor, bits: int = 8, *,
-                        weights: bool = True, activations: bool = True) -> nn.Module:
-    """A post-training fake-quantized copy of ``model`` (the model itself is untouched).
-
-    BN is folded into the convolutions; every conv/linear weight is replaced by its per-tensor
-    ``bits``-bit fake quantization (biases stay float: a runtime keeps them as int32 at scale
-    s_input·s_weight, a negligible error); the input and every output listed by
-    :func:`quantization_points` are fake-quantized by forward hooks with the range observed on
-    ``calibration``. The copy is in eval mode.
-    """
-    bits = _check_bits(bits)
-    folded = _eval_copy(model)
-    if weights:
-        for module in folded.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                w = module.weight
-                w.copy_(fake_quantize(w, qparams(w.min().item(), w.max().item(), bits)))
-    if activations:
-        ranges = activation_ranges(model, calibration).set_index("name")
-        modules = dict(folded.named_modules())
-        qin = qparams(ranges.loc["input", "lo"], ranges.loc["input", "hi"], bits)
-        folded.register_forward_pre_hook(lambda m, args: (fake_quantize(args[0], qin),) + tuple(args[1:]))
-        for name in quantization_points(folded):
-            qp = qparams(ranges.loc[name, "lo"], ranges.loc[name, "hi"], bits)
-            modules[name].register_forward_hook(lambda m, i, o, qp=qp: fake_quantize(o, qp))
-    return folded
-
-
-@torch.no_grad()
-def weight_errors(model: nn.Module, bits: int = 8) -> pd.DataFrame:
-    """Per conv/linear layer (BN folded): weight range, per-tensor scale and the relative error
-    of its ``bits``-bit fake quantization. Columns ``name``, ``kind`` ("depthwise", "conv",
-    "linear"), ``lo``, ``hi``, ``scale``, ``rel_error``."""
-    rows = []
-    for name, module in _eval_copy(model).named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            w = module.weight
-            qp = qparams(w.min().item(), w.max().item(), bits)
-            kind = ("linear" if isinstance(module, nn.Linear)
-                    else "depthwise" if module.groups > 1 and module.groups == module.in_channels else "conv")
-            rows.append({"name": name, "kind": kind, "lo": w.min().item(), "hi": w.max().item(),
-                         "scale": qp.scale, "rel_error": relative_error(fake_quantize(w, qp), w)})
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------- the digits study
 
 #: The activations compared (the Lite README's ReLU6, EfficientNet's swish, MobileNetV3's h-swish).
 STUDY_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"ReLU6": nn.ReLU6, "swish": nn.SiLU,
                                                          "h-swish": nn.Hardswish}
-
-
-def digits_net(activation: Callable[[], nn.Module] = nn.ReLU6, width: int = 12) -> nn.Sequential:
-    """A small MobileNet for 8×8 digits: conv 3×3 stem, three depthwise separable blocks
-    (strides 1, 2, 2), global pooling and a linear classifier; BN after every conv.
-    ``width`` is the stem's channels; the blocks double it twice."""
-    w = check_int(width, "width", at_least=1)
-    features = nn.Sequential(
-        conv_bn_act(1, w, 3, 1, activation=activation),
-        DepthwiseSeparable(w, 2 * w, 1, activation=activation),
-        DepthwiseSeparable(2 * w, 4 * w, 2, activation=activation),
-        DepthwiseSeparable(4 * w, 8 * w, 2, activation=activation),
-    )
-    return nn.Sequential(features, Classifier(8 * w, 10))
-
-
-@dataclass
-class Digits:
-    """scikit-learn's 8×8 digits (1,797 images, ships with the package), split once."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> Digits:
-    """The digits as (N, 1, 8, 8) float tensors scaled to [0, 1], stratified train/test split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[:, None]
-    xtr, xte, ytr, yte = train_test_split(x, data.target, test_size=test_fraction, random_state=seed,
-                                          stratify=data.target)
-    return Digits(torch.from_numpy(xtr), torch.from_numpy(ytr).long(),
-                  torch.from_numpy(xte), torch.from_numpy(yte).long())
-
-
-def train_digits(activation: Callable[[], nn.Module], data: Digits, *, seed: int = 0, epochs: int = 6,
-                 batch_size: int = 32, lr: float = 0.01, width: int = 12) -> nn.Module:
-    """Train :func:`digits_net` with Adam and a cosine learning rate; returns it in eval mode.
-
-    Deterministic on the CPU: the weights and the batch order come from ``seed``.
-    """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        check_int(value, name, at_least=1)
-    torch.manual_seed(seed)
-    model = digits_net(activation, width)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(data.x_train), generator=gen)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            opt.zero_grad()
-            loss_fn(model(data.x_train[idx]), data.y_train[idx]).backward()
-            opt.step()
-            sched.step()
-    return model.eval()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy in percent."""
-    model.eval()
-    return 100.0 * (model(x).argmax(1) == y).float().mean().item()
 
 
 @dataclass
@@ -455,23 +191,23 @@ class QuantizationStudy:
 
 def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = None,
                        seeds: Sequence[int] = (0, 1, 2), bits: Sequence[int] = (8, 6, 5, 4), *,
-                       data: Digits | None = None, calibration_size: int = 256,
+                       data: Digits | None = None, calibration_size: int = 256, width: int = 12,
                        **train_kwargs) -> QuantizationStudy:
     """Train one digits net per (activation, seed), then quantize it post-training.
 
     Calibration uses the first ``calibration_size`` training images (never the test set).
     ``results`` has one row per (activation, seed, bits) with ``float_acc``, ``quant_acc``,
     ``drop`` (points) and ``logit_error`` (relative error of the logits on the test set);
-    ``ranges`` (:func:`range_table`) and ``weights`` (:func:`weight_errors`, with ``activation``)
+    ``ranges`` (:func:`range_table`) and ``weights`` (``weight_errors``, with ``activation``)
     describe the first seed's models.
     """
     activations = STUDY_ACTIVATIONS if activations is None else activations
-    data = load_digits_split() if data is None else data
+    data = digits() if data is None else data
     calib = data.x_train[:calibration_size]
     rows, models = [], {}
     for label, act in activations.items():
         for seed in seeds:
-            model = train_digits(act, data, seed=seed, **train_kwargs)
+            model, _ = train(lambda act=act: digits_net(act, width), data, seed=seed, **train_kwargs)
             models[(label, seed)] = model
             with torch.no_grad():
                 ref = model(data.x_test)
@@ -518,7 +254,7 @@ def summarize_study(results: pd.DataFrame) -> pd.DataFrame:
 
 def range_table(models: dict, x: torch.Tensor, seed: int = 0) -> pd.DataFrame:
     """Per activation, the per-layer ranges and 8-bit errors of the ``seed`` model, side by side:
-    one row per (activation, point) from :func:`activation_ranges`, with ``activation`` and
+    one row per (activation, point) from ``mnlab.analysis.quantize.activation_ranges``, with ``activation`` and
     ``layer`` (position among the points) added."""
     frames = []
     for (label, s), model in models.items():
@@ -539,7 +275,7 @@ def range_summary(ranges: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, part in ranges.groupby("activation", sort=False):
         width = part["hi"] - part["lo"]
-        is_act = part["module"].isin([cls.__name__ for cls in _ACTIVATIONS])
+        is_act = part["module"].isin([cls.__name__ for cls in ACTIVATIONS])
         is_conv = part["module"] == "Conv2d"
         inner = part["name"] != "input"
         rows.append({"activation": label, "int8_tensors": len(part),
@@ -548,3 +284,92 @@ def range_summary(ranges: pd.DataFrame) -> pd.DataFrame:
                      "mean_scale8": part.loc[inner, "scale8"].mean(),
                      "mean_rel_error8": part.loc[inner, "rel_error8"].mean()})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- paper vs measured
+
+
+def readme_int8_drops() -> list[float]:
+    """The README's float − int8 top-1 of Lite0–Lite4, in points (ImageNet)."""
+    return [figure(f"efficientnet_lite/lite{i}/top1").value - figure(f"efficientnet_lite/lite{i}/top1_int8").value
+            for i in range(len(LITE_NAMES))]
+
+
+def _count_claims(counts: pd.DataFrame, variants: pd.DataFrame, stem_head: pd.DataFrame) -> list:
+    claims = [compare(f"efficientnet_lite/lite{i}/params", row.params, what=f"Lite{i} parameters")
+              for i, row in counts.iterrows()]
+    for i, row in counts.iterrows():
+        claims.append(compare(f"efficientnet_lite/lite{i}/madds", row.macs, what=f"Lite{i} MAdds (conv + linear MACs)",
+                              tolerance=0.03, must_hold=False,
+                              note=f"{row.macs_gap:+.1%}: counting every other op as a MAdd too gives "
+                                   f"{row.macs_all_ops / row.madds_readme - 1:+.1%}"))
+    b0 = variants.set_index("variant").iloc[3]
+    claims.append(compare("efficientnet/b0/params", b0.params, what="Lite0 + SE + swish = B0: parameters"))
+    claims.append(compare("efficientnet/b0/madds", b0.macs, what="Lite0 + SE + swish = B0: MACs"))
+    lite4 = stem_head.set_index("model").loc["lite4"]
+    claims.append(statement("fixing stem and head saves parameters, not MACs", "stem and head fixed while scaling",
+                            f"Lite4: −{lite4.params_saved:.1%} params, −{lite4.macs_saved:.1%} MACs",
+                            lite4.params_saved > 2 * lite4.macs_saved > 0, source="efficientnet_lite",
+                            evidence=Evidence.COUNT, tolerance="params saved > 2 × MACs saved"))
+    return claims
+
+
+def _quantization_claims(study: QuantizationStudy) -> list:
+    results, drops = study.results, readme_int8_drops()
+    summary = summarize_study(results)
+    s8, s4 = (summary[summary.bits == b].set_index("activation") for b in (8, 4))
+    widest = range_summary(study.ranges).set_index("activation").widest_activation
+    relu6_drop8 = results[(results.activation == "ReLU6") & (results.bits == 8)]["drop"].max()
+    seeds = results.seed.nunique()
+    why = "ReLU6 for easier post-quantization"
+    return [
+        statement("ReLU6 networks survive post-training int8", f"Lite0–4 lose {min(drops):.1f}–{max(drops):.1f} "
+                  "points (ImageNet)", f"digits, ReLU6: largest drop {relu6_drop8:.2f} points ({seeds} seeds)",
+                  relu6_drop8 <= max(drops), source="efficientnet_lite", evidence=Evidence.PROXY,
+                  tolerance="drop ≤ the README's largest"),
+        statement("ReLU6 bounds every activation range", why,
+                  f"widest range {widest['ReLU6']:.2f} (ReLU6) vs {widest['swish']:.2f} (swish)",
+                  widest["ReLU6"] <= 6 < widest["swish"], source="efficientnet_lite", evidence=Evidence.PROXY,
+                  tolerance="ReLU6 ≤ 6 < swish"),
+        statement("int8 error is smaller with ReLU6 than with swish", why,
+                  f"logit error {s8.loc['ReLU6', 'logit_error']:.1%} vs {s8.loc['swish', 'logit_error']:.1%}",
+                  s8.loc["ReLU6", "logit_error"] < s8.loc["swish", "logit_error"], source="efficientnet_lite",
+                  evidence=Evidence.PROXY, tolerance=f"mean of {seeds} seeds, 8 bits"),
+        statement("swish loses more accuracy in int8 than ReLU6", why,
+                  f"8-bit drop {s8.drop_mean['ReLU6']:.2f} (ReLU6) vs {s8.drop_mean['swish']:.2f} (swish) points",
+                  s8.drop_mean["swish"] > s8.drop_mean["ReLU6"] + 0.5, source="efficientnet_lite",
+                  evidence=Evidence.PROXY, tolerance="swish drop > ReLU6 drop + 0.5 points", must_hold=False,
+                  note="not at 8 bits on 8×8 digits: too easy a task; the gap appears at 4 bits "
+                       f"({s4.loc['ReLU6', 'drop_mean']:.1f} vs {s4.loc['swish', 'drop_mean']:.1f} points)"),
+    ]
+
+
+#: SE must cost more than this many times its share of MACs in latency (the timing claim's margin).
+SE_LATENCY_FACTOR = 5
+
+
+def claims(counts: pd.DataFrame, variants: pd.DataFrame, stem_head: pd.DataFrame, study: QuantizationStudy,
+           variants_timed: pd.DataFrame) -> list:
+    """The chapter's paper-vs-measured claims, from :func:`lite_counts`, :func:`variant_counts`,
+    :func:`stem_head_savings`, the (stored) :func:`quantization_study` and ``variants_timed``:
+    :func:`variant_counts` with ``latency_ms`` (Lite0 first, + SE second)."""
+    se_latency = variants_timed.latency_ms.iloc[1] / variants_timed.latency_ms.iloc[0] - 1
+    se_macs = variants_timed.macs.iloc[1] / variants_timed.macs.iloc[0] - 1
+    timing = statement("SE costs latency beyond its MACs", "SE removed for mobile",
+                       f"+{se_macs:.2%} MACs, {se_latency:+.0%} latency (ONNX Runtime, 1 thread)",
+                       se_latency > SE_LATENCY_FACTOR * se_macs, source="efficientnet_lite", evidence=Evidence.TIMING,
+                       tolerance=f"latency increase > {SE_LATENCY_FACTOR} × MAC increase",
+                       note="directional timing claim; a busy machine can blur the margin")
+    return [*_count_claims(counts, variants, stem_head), *_quantization_claims(study), timing]
+
+
+def lite_costs(variant: int) -> dict:
+    """What the chapter's explorer shows for Lite``variant`` at its published resolution:
+    ``resolution``, ``macs``, ``params`` and ``peak_activation_bytes``."""
+    name = f"efficientnet_lite{int(variant)}"
+    if name not in SCALING:
+        raise ValueError(f"variant must be one of 0–{len(SCALING) - 1}, got {variant!r}")
+    resolution = SCALING[name].resolution
+    totals = analyze(build_lite(name), resolution).totals
+    return {"resolution": resolution, "macs": totals["macs"], "params": totals["params"],
+            "peak_activation_bytes": totals["peak_activation_bytes"]}

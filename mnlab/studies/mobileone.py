@@ -14,24 +14,24 @@ then add the kernels and the biases. The sum must equal
 :meth:`~mnlab.models.mobileone.MobileOneBlock.fused_kernel_and_bias`.
 
 *Latency beyond MACs* (Sec. 3.1, Tables 2–3 of the paper): the same 30-layer network with
-different activations (:func:`thirty_layer_net`, :func:`activation_study`) and with skip connections or
+different activations (``mnlab.models.toys.thirty_layer_net``, :func:`activation_study`) and with skip connections or
 squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed on this CPU.
 """
 from __future__ import annotations
 
-from typing import Callable
+import copy
 
-import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
 
-from mnlab.analysis import analyze
+from mnlab.analysis import analyze, deploy
 from mnlab.analysis.latency import compare_latency
+from mnlab.claims import Evidence, compare, statement
 from mnlab.models import MobileOneBlock, create_model, reparameterize
-from mnlab.models.layers import SqueezeExcite
+from mnlab.models.toys import TIMED_ACTIVATIONS as STUDY_ACTIVATIONS
+from mnlab.models.toys import thirty_layer_net
 from mnlab.papers import figure
 from mnlab.validation import check_int
 
@@ -129,26 +129,6 @@ def reparam_steps(block: MobileOneBlock, x: torch.Tensor) -> tuple[pd.DataFrame,
     return pd.DataFrame(rows), kernels
 
 
-def plot_reparam_kernels(kernels: dict[str, torch.Tensor], channel: int = 0) -> Figure:
-    """The k×k kernels of one output channel, branch by branch, then their sum: what
-    :func:`reparam_steps` adds up. Values printed in each cell; a shared colour scale."""
-    names = [n for n in kernels if n not in ("fused", "bias")] + ["fused"]
-    mats = [kernels[n][channel, 0].detach().numpy() for n in names]
-    vmax = max(np.abs(m).max() for m in mats)
-    fig = Figure(figsize=(1.6 * len(names), 2.1), layout="constrained")
-    axes = fig.subplots(1, len(names))
-    for ax, name, m in zip(axes, names, mats):
-        ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-        for (r, c), v in np.ndenumerate(m):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_title(("= " if name == "fused" else "+ " if name != names[0] else "") + name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"Output channel {channel}: BN-folded 3×3 kernels of each branch and their sum "
-                 f"(fused bias {kernels['bias'][channel].item():+.3f})", fontsize=9)
-    return fig
-
-
 def reparam_counts(resolution: int = 224) -> pd.DataFrame:
     """Params and MACs of S0–S4 in both forms, beside the published inference-form figures.
 
@@ -179,7 +159,7 @@ def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budge
     A deployed ``backend`` times each model's deployed form, built once
     (:func:`mnlab.analysis.deploy`).
     """
-    rounds = _check_int(rounds, "rounds", 1)
+    rounds = check_int(rounds, "rounds", at_least=1)
     shape = (1, 3, resolution, resolution)
     keys = list(models)
     named = {str(i): models[k] for i, k in enumerate(keys)}   # compare_latency wants str names
@@ -187,10 +167,23 @@ def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budge
     return {k: float(table.loc[str(i), "min_ms"]) for i, k in enumerate(keys)}
 
 
+def keep_branches(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose MobileOne blocks a deployed backend will not re-parameterize:
+    :func:`mnlab.analysis.deploy` re-parameterizes every block offering ``reparameterize_``
+    (its deploy form), so the train-time form must hide it to be timed as trained."""
+    form = copy.deepcopy(model).eval()
+    for block in form.modules():
+        if isinstance(block, MobileOneBlock):
+            block.reparameterize_ = None
+    return form
+
+
 def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
-               budget_s: float = 0.05) -> pd.DataFrame:
-    """Latency (ms, batch 1, one thread, eager) of each MobileOne in its train-time and its
-    re-parameterized form, and the speed-up between them.
+               budget_s: float = 0.05, backend: str = "eager") -> pd.DataFrame:
+    """Latency (ms, batch 1, one thread, on ``backend``) of each MobileOne in its train-time and
+    its re-parameterized form, and the speed-up between them. On a deployed backend
+    (:func:`mnlab.analysis.deploy`) both forms are exported with BatchNorm folded, so the
+    speed-up is what the branches cost beyond their BatchNorms.
 
     Each round times the two forms of one variant back to back
     (:func:`mnlab.analysis.compare_latency`), so that both see the same load on the machine;
@@ -198,17 +191,21 @@ def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
     machine. ``train_ms`` and ``reparam_ms`` are the
     fastest round medians. Columns ``model``, ``train_ms``, ``reparam_ms``, ``speedup``.
     """
-    rounds = _check_int(rounds, "rounds", 1)
+    rounds = check_int(rounds, "rounds", at_least=1)
+    shape = (1, 3, resolution, resolution)
     pairs = {}
     for name in names:
         torch.manual_seed(0)
         train = create_model(name).eval()
-        pairs[name] = {"train": train, "reparam": reparameterize(train)}
-    shape = (1, 3, resolution, resolution)
+        pair = {"train": train, "reparam": reparameterize(train)}
+        if backend != "eager":   # deployed once; the train form keeps its branches (BN folded)
+            pair = {"train": deploy(keep_branches(train), shape, backend=backend),
+                    "reparam": deploy(pair["reparam"], shape, backend=backend)}
+        pairs[name] = pair
     medians = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
-            pair = compare_latency(pairs[name], shape, rounds=1, budget_s=budget_s, min_runs=3)
+            pair = compare_latency(pairs[name], shape, rounds=1, budget_s=budget_s, min_runs=3, backend=backend)
             medians[name].append(pair.median_ms)
     rows = []
     for name in names:
@@ -221,71 +218,9 @@ def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
 # --------------------------------------------------------------------------- latency beyond MACs
 
 
-class SEReLU(nn.Module):
-    """ReLU followed by a squeeze-and-excite channel gate (sigmoid): the paper's "SE-ReLU"."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.relu = nn.ReLU()
-        self.se = SqueezeExcite(channels, max(1, channels // 16), nn.ReLU, nn.Sigmoid)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.se(self.relu(x))
-
-
-#: The activations timed, as name → constructor taking the channel count.
-STUDY_ACTIVATIONS: dict[str, Callable[[int], nn.Module]] = {
-    "ReLU": lambda c: nn.ReLU(),
-    "ReLU6": lambda c: nn.ReLU6(),
-    "h-swish": lambda c: nn.Hardswish(),
-    "SiLU (swish)": lambda c: nn.SiLU(),
-    "GELU": lambda c: nn.GELU(),
-    "SE-ReLU (sigmoid gate)": SEReLU,
-}
-
-
-class _Pair(nn.Module):
-    """Depthwise 3×3 conv-BN-act then pointwise 1×1 conv-BN-act (two of the 30 layers),
-    optionally with a skip connection around the pair and/or SE before the last activation."""
-
-    def __init__(self, channels: int, act: Callable[[int], nn.Module], skip: bool, se: bool):
-        super().__init__()
-        c = channels
-        self.dw = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, groups=c, bias=False), nn.BatchNorm2d(c), act(c))
-        self.pw = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c))
-        self.se = SqueezeExcite(c, max(1, c // 16), nn.ReLU, nn.Sigmoid) if se else nn.Identity()
-        self.act = act(c)
-        self.skip = skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.se(self.pw(self.dw(x)))
-        return self.act(out + x if self.skip else out)
-
-
-def _check_int(value, name: str, low: int) -> int:
-    return check_int(value, name, at_least=low)
-
-
-def thirty_layer_net(activation: str = "ReLU", *, channels: int = 64, layers: int = 30,
-                     skip: bool = False, se: bool = False) -> nn.Sequential:
-    """The paper's test network for Tables 2–3, in MobileNet form: a 3×3 stride-2 stem, then
-    ``layers`` − 1 conv layers as depthwise/pointwise pairs at one width, global pool and a
-    1000-way linear layer. ``activation`` is a key of :data:`STUDY_ACTIVATIONS`; ``skip`` adds a
-    residual connection around each pair, ``se`` a squeeze-and-excite (C/16) in each pair."""
-    if activation not in STUDY_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {list(STUDY_ACTIVATIONS)}, got {activation!r}")
-    channels, layers = _check_int(channels, "channels", 1), _check_int(layers, "layers", 3)
-    act = STUDY_ACTIVATIONS[activation]
-    torch.manual_seed(0)
-    body = [nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1, bias=False), nn.BatchNorm2d(channels), act(channels))]
-    body += [_Pair(channels, act, skip, se) for _ in range((layers - 1) // 2)]
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(channels, 1000))
-    return nn.Sequential(*body, head).eval()
-
-
 def activation_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
                      backends=("deploy",)) -> pd.DataFrame:
-    """Time :func:`thirty_layer_net` with every activation of :data:`STUDY_ACTIVATIONS`
+    """Time ``mnlab.models.toys.thirty_layer_net`` with every activation of ``STUDY_ACTIVATIONS``
     (:func:`interleaved_latency`).
 
     Columns ``activation``, ``macs``, ``activation_ops``, then per backend ``<backend>_ms``
@@ -312,7 +247,7 @@ BLOCK_VARIANTS: dict[str, tuple[bool, bool]] = {"baseline": (False, False), "+ s
 
 def block_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
                 backend: str = "deploy") -> pd.DataFrame:
-    """Time :func:`thirty_layer_net` (ReLU) with skip connections and/or SE: the extra MACs are
+    """Time ``mnlab.models.toys.thirty_layer_net`` (ReLU) with skip connections and/or SE: the extra MACs are
     tiny (reported in ``macs_vs_baseline``), the extra time is not.
 
     Columns ``variant``, ``macs``, ``macs_vs_baseline``, ``elementwise_ops``, ``global_pools``,
@@ -346,3 +281,121 @@ def correlation_pivot(correlation: pd.DataFrame, statistic: str = "spearman") ->
     table.columns = [f"{g} (n={n[g]})" for g in groups]
     table.index.name = statistic
     return table
+
+
+#: The backends of the stored zoo, side by side in :func:`backend_correlations`.
+ZOO_BACKENDS = ("eager", "onnxruntime", "xnnpack")
+
+
+def backend_correlations(path, metrics=("macs", "params", "bytes"), backends=ZOO_BACKENDS) -> pd.DataFrame:
+    """Spearman's ρ and Kendall's τ between each cost metric and latency over the whole zoo, once
+    per backend of the stored zoo at ``path`` (:func:`mnlab.studies.synthesis.read_zoo`).
+
+    One row per metric; columns ``<statistic> <backend>`` and ``n`` (configurations per backend).
+    """
+    from mnlab.analysis import rank_correlation
+    from mnlab.studies.synthesis import read_zoo
+
+    frames, sizes = [], set()
+    for backend in backends:
+        zoo = read_zoo(path, backend)
+        if zoo.empty:
+            raise ValueError(f"{path} holds no rows for backend {backend!r}")
+        sizes.add(len(zoo))
+        table = rank_correlation(zoo, metrics=metrics)
+        table = table[table.group == "all"].set_index("metric")[["spearman", "kendall"]]
+        frames.append(table.rename(columns=lambda c: f"{c} {backend}"))
+    result = pd.concat(frames, axis=1)
+    result = result[[f"{stat} {b}" for stat in ("spearman", "kendall") for b in backends]]
+    result["n"] = min(sizes)
+    return result
+
+
+# --------------------------------------------------------------------------- paper vs measured
+
+#: Re-parameterization must reproduce the branches to this (float32 rounding on outputs up to ~10).
+FLOAT32_ROUNDING = 1e-5
+#: The smallest speed-up from re-parameterization the chapter requires of every variant.
+MIN_REPARAM_SPEEDUP = 1.5
+
+
+def _count_claims(counts: pd.DataFrame, steps: pd.DataFrame) -> list:
+    claims = []
+    for i, row in counts.iterrows():
+        claims.append(compare(f"mobileone/s{i}/params", row.params_reparam, what=f"S{i} params, re-parameterized",
+                              tolerance=0.03))
+        claims.append(compare(f"mobileone/s{i}/madds", row.macs_reparam, what=f"S{i} MACs, re-parameterized",
+                              tolerance=0.03))
+    claims += [compare(f"reference/mobileone_s{i}/train/params", row.params_train, what=f"S{i} params, train-time",
+                       tolerance=0.0) for i, row in counts.iterrows()]
+    bound = f"{FLOAT32_ROUNDING:.0e}"
+    claims.append(statement("re-parameterization leaves the function unchanged", "one conv with bias equals the branches",
+                            f"max |difference| < {bound}", bool(steps.max_abs_error.max() < FLOAT32_ROUNDING),
+                            source="mobileone", evidence=Evidence.EQUIVALENCE, tolerance=f"< {bound} (float32)"))
+    return claims
+
+
+def _timing_claims(forms: pd.DataFrame, activations: pd.DataFrame, blocks: pd.DataFrame) -> list:
+    act = activations.set_index("activation").filter(like="_vs_relu").iloc[:, -1]   # the deployed backend
+    bl = blocks.set_index("variant")
+    se, skip = bl.loc["+ squeeze-excite"], bl.loc["+ skip connections"]
+    return [
+        statement("the re-parameterized S0 (k = 4 branches) is faster", "inference-time network is a plain stack",
+                  f"S0 {forms.speedup.iloc[0]:.1f}× faster (160 px)", bool(forms.speedup.iloc[0] >= MIN_REPARAM_SPEEDUP),
+                  source="mobileone", evidence=Evidence.TIMING_EFFECT,
+                  tolerance=f"≥ {MIN_REPARAM_SPEEDUP}× (median of paired rounds)"),
+        statement("re-parameterized S1–S4 (one branch) are faster", "inference-time network is a plain stack",
+                  f"S1–S4 {forms.speedup.iloc[1:].min():.1f}–{forms.speedup.iloc[1:].max():.1f}× faster (160 px)",
+                  bool((forms.speedup.iloc[1:] > 1.0).all()), source="mobileone", evidence=Evidence.TIMING,
+                  tolerance="every variant > 1×",
+                  note="with BatchNorm folded in both forms only a 1×1 scale branch and an identity are removed"),
+        statement("a sigmoid-gated activation (SE-ReLU) costs latency", "SE-ReLU slower than ReLU",
+                  f"{act['SE-ReLU (sigmoid gate)']:.2f}× ReLU", act["SE-ReLU (sigmoid gate)"] > 1.3,
+                  source="mobileone", evidence=Evidence.TIMING, tolerance="> 1.3× ReLU, equal MACs",
+                  note="how much a sigmoid gate costs depends on the CPU and the runtime's kernels"),
+        statement("smooth activations (SiLU, GELU) cost latency", "slower than ReLU at equal FLOPs",
+                  f"SiLU {act['SiLU (swish)']:.2f}×, GELU {act['GELU']:.2f}× ReLU",
+                  min(act["SiLU (swish)"], act["GELU"]) > 1.05, source="mobileone", evidence=Evidence.TIMING,
+                  tolerance="both > 1.05× ReLU",
+                  note="the size depends on the CPU and the runtime's kernels; a busy machine blurs it"),
+        statement("squeeze-excite costs latency beyond its MACs", "SE blocks add synchronization cost",
+                  f"{se.latency_vs_baseline:.2f}× for +{se.macs_vs_baseline:.3%} MACs",
+                  se.latency_vs_baseline > 1.2, source="mobileone", evidence=Evidence.TIMING,
+                  tolerance="> 1.2× baseline",
+                  note="the paper's cost is synchronization on a phone; what SE costs on a CPU depends on its kernels"),
+        statement("skip connections cost latency at equal MACs", "multi-branch adds memory access cost",
+                  f"{skip.latency_vs_baseline:.2f}× baseline", skip.latency_vs_baseline > 1.05, source="mobileone",
+                  evidence=Evidence.TIMING, tolerance="> 1.05× baseline",
+                  note="directional; the size depends on what the runtime fuses"),
+    ]
+
+
+def _zoo_claims(zoo: pd.DataFrame, correlation: pd.DataFrame) -> list:
+    from mnlab.studies.stored import machine_of
+    from mnlab.studies.synthesis import worst_inversion
+
+    machine = machine_of(zoo, cpu_only=True)
+    rho = correlation[correlation.group == "all"].set_index("metric").spearman
+    inversion = worst_inversion(zoo, "macs")
+    return [
+        statement("MACs predict latency better than parameters",
+                  "latency moderately correlated with FLOPs, weakly with params",
+                  f"Spearman ρ {rho['macs']:.2f} (MACs) vs {rho['params']:.2f} (params), n = {len(zoo)}",
+                  rho["macs"] > rho["params"], source="mobileone", evidence=Evidence.TIMING, machine=machine,
+                  tolerance="ρ(MACs) > ρ(params)", note="the claim under test; stored zoo"),
+        statement("the correlation with MACs is only moderate (weaker on desktop CPU)",
+                  "moderate on mobile, lower on desktop CPU", f"Spearman ρ(MACs) = {rho['macs']:.2f}",
+                  rho["macs"] < 0.8, source="mobileone", evidence=Evidence.TIMING, machine=machine,
+                  tolerance="moderate: ρ < 0.8",
+                  note=f"strong here: the zoo spans {zoo.macs.max() / zoo.macs.min():.0f}× in MACs and holds only "
+                       f"CNNs; close in MACs, latency still differs up to {inversion['latency_ratio']:.1f}×"),
+    ]
+
+
+def claims(counts: pd.DataFrame, steps: pd.DataFrame, forms: pd.DataFrame, activations: pd.DataFrame,
+           blocks: pd.DataFrame, zoo: pd.DataFrame, correlation: pd.DataFrame) -> list:
+    """The chapter's paper-vs-measured claims from :func:`reparam_counts`, :func:`reparam_steps`,
+    :func:`time_forms`, :func:`activation_study`, :func:`block_study` and the stored zoo with its
+    :func:`mnlab.analysis.rank_correlation`."""
+    return [*_count_claims(counts, steps), *_timing_claims(forms, activations, blocks),
+            *_zoo_claims(zoo, correlation)]
