@@ -271,3 +271,30 @@ def test_the_counter_refuses_a_deployed_model_and_points_to_the_eager_one():
     runner = deploy(small_net(), 32, backend="onnxruntime")
     with pytest.raises(ValueError, match="count the eager model"):
         analyze(runner, 32)
+
+
+class _MaybeSkip(nn.Module):
+    """Equal weights and repr whatever ``skip`` is; only the flag changes what forward computes."""
+
+    def __init__(self, skip: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.skip = skip
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y + x if self.skip else y
+
+
+def test_a_plain_attribute_that_steers_forward_is_part_of_the_cache_key():
+    torch.manual_seed(0)
+    plain = _MaybeSkip(False).eval()
+    skipping = _MaybeSkip(True).eval()
+    skipping.load_state_dict(plain.state_dict())
+    assert repr(plain) == repr(skipping)
+    assert artefact_key(plain, (1, 3, 16, 16), "onnxruntime") != artefact_key(skipping, (1, 3, 16, 16), "onnxruntime")
+    deploy(plain, 16, backend="onnxruntime")
+    runner = deploy(skipping, 16, backend="onnxruntime")   # was refused: it loaded plain's artefact
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(runner(x), skipping(x), rtol=1e-4, atol=1e-5)

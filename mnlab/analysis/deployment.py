@@ -140,11 +140,25 @@ def _runtime_versions(backend: str) -> str:
     return ",".join(found)
 
 
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain_attributes(module: nn.Module) -> str:
+    """The module's own public attributes that are plain values (flags, sizes, names), sorted:
+    two modules with equal weights and repr but another ``skip`` flag must not share an artefact."""
+    def plain(value) -> bool:
+        return isinstance(value, _PLAIN) or (isinstance(value, (tuple, list)) and all(map(plain, value)))
+
+    return repr(sorted((k, v) for k, v in vars(module).items() if not k.startswith("_") and plain(v)))
+
+
 def artefact_key(model: nn.Module, shape, backend: str, calibration=None) -> str:
     """A hash of everything a built artefact depends on (see the module docstring)."""
     h = hashlib.sha256()
     h.update(f"{backend}|{tuple(shape)}|{_runtime_versions(backend)}|opset{runtimes.ONNX_OPSET}|".encode())
     h.update(repr(model).encode())
+    for name, module in model.named_modules():   # plain attributes steer forward() too (skip=True)
+        h.update(f"{name}|{_plain_attributes(module)}|".encode())
     for source in sorted({inspect.getsourcefile(type(m)) or "" for m in model.modules()}):
         if source and os.path.exists(source):
             h.update(Path(source).read_bytes())
