@@ -2,6 +2,7 @@
 and the redesigned last stage and stem."""
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -9,6 +10,7 @@ import mnlab
 from mnlab.analysis import analyze
 from mnlab.claims import compare
 from mnlab.models.mobilenet_v3 import LARGE, SMALL
+from mnlab.plots import v3 as v3_plots
 from mnlab.studies import v3
 
 
@@ -55,7 +57,7 @@ def test_activation_curves_and_gaps():
     assert gaps.loc["h-swish vs swish", "at_x"] == pytest.approx(-3.0)
     assert gaps.loc["h-swish vs swish", "max_abs_diff"] == pytest.approx(3 / (1 + math.e ** 3), rel=1e-9)
     assert gaps.loc["h-sigmoid vs sigmoid", "max_abs_diff"] < 0.08
-    assert len(v3.plot_activations(curves).axes) == 2
+    assert len(v3_plots.plot_activations(curves).axes) == 2
 
 
 def test_activation_modules_compute_what_they_say():
@@ -106,3 +108,45 @@ def test_stem_models_differ_in_the_first_two_blocks():
 
 def test_width_models():
     assert list(v3.width_models()) == ["large 1.0", "large 0.75", "small 1.0", "small 0.75"]
+
+
+def test_ratio_words_reads_a_ratio_with_its_margin():
+    assert [v3.ratio_words(r) for r in (0.5, 0.95, 1.05, 1.2)] == ["cheaper than", "about as fast as",
+                                                                   "about as fast as", "slower than"]
+    assert v3.ratio_words(0.95, margin=0.01) == "cheaper than"
+    with pytest.raises(ValueError, match="ratio"):
+        v3.ratio_words(0)
+
+
+def _fake_times():
+    names = list(v3.redesign_models())
+    ort = {n: 10.0 for n in names} | {"V3-Large without SE": 8.0, "original last stage (Fig. 5)": 12.5,
+                                       "V3-Small 1.0": 4.0}
+    times = pd.DataFrame({"onnxruntime_ms": ort})
+    times["onnxruntime_vs_first"] = times.onnxruntime_ms / times.onnxruntime_ms.iloc[0]
+    return times
+
+
+def test_timing_findings_and_claims_follow_the_thresholds():
+    large = mnlab.create_model("mobilenet_v3_large").eval()
+    se = v3.se_counts(large)
+    found = v3.timing_findings(_fake_times(), "onnxruntime", se, 0.5)
+    assert found["se_time_share"] == pytest.approx(0.2) and found["stage_time_saved"] == pytest.approx(0.2)
+    assert found["se_time_vs_bytes"] == pytest.approx(0.2 / se["bytes_share"])
+    acts = pd.DataFrame({"onnxruntime_ms": {"h-swish": 1.0, "swish": 1.2}})
+    rows = {c.what: c for c in v3._timing_claims({"activations": acts, "findings": found, "se": se})}
+    assert rows["h-swish is cheaper than swish"].holds and rows["Small faster than Large"].holds
+    assert not rows["SE at 1/4 of the expansion: no discernible latency cost"].holds
+    assert rows["SE costs time beyond its arithmetic"].holds and not rows["SE costs time beyond its arithmetic"].must_hold
+    assert rows["Efficient last stage is faster"].must_hold
+
+
+def test_claims_hold_on_the_counts():
+    large, small = mnlab.create_model("mobilenet_v3_large").eval(), mnlab.create_model("mobilenet_v3_small").eval()
+    stages, stems = v3.last_stage_models(), v3.stem_models()
+    results = {"large_table": v3.spec_table(large), "small_table": v3.spec_table(small),
+               "counts": v3.count_comparison(), "gaps": v3.activation_gaps(v3.activation_curves()),
+               "stage_saved": v3.cost_table(stages).macs_minus_first["original (Fig. 5)"],
+               "stem_saved": int(v3.block_diff(*stems.values()).difference.sum())}
+    claims = v3.claims(results)
+    assert len(claims) == 16 and not [c.what for c in claims if c.must_hold and not c.holds]

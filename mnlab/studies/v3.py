@@ -12,22 +12,28 @@ What each part reproduces:
   beside its share of the time.
 * :func:`original_last_stage`, :func:`last_stage_models`, :func:`stem_models` — Sec. 5.1 and
   Figure 5: the last stage before and after the redesign, and the 32-filter ReLU stem.
+* :func:`time_backends`, :func:`timing_findings` — what each change costs in time, deployed on
+  ONNX Runtime and, as the contrast, in eager PyTorch.
+* :func:`claims` — the chapter's paper-vs-measured rows, thresholds included.
+
+Figures are drawn by :mod:`mnlab.plots.v3`.
 """
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
-from mnlab.analysis import analyze
+from mnlab.analysis import analyze, compare_latency
+from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import build_mobilenet_v3
 from mnlab.models.layers import (Classifier, HardSigmoid, HardSwish, InvertedResidual, MobileNet,
                                  SqueezeExcite, conv_bn_act, make_divisible)
 from mnlab.models.mobilenet_v3 import LARGE, NONLINEARITY, RE, SMALL, STEM_CHANNELS, Bneck, EfficientHead
-from mnlab.studies.v2 import describe_blocks
+from mnlab.models.toys import ComposedActivation
+from mnlab.papers import figure
+from mnlab.studies.blocks import block_diff, cost_table, describe_blocks  # noqa: F401 (the chapter reads them here)
 from mnlab.validation import check_real
 
 #: The two networks, each with its table rows and the width of the layer after pooling.
@@ -131,8 +137,6 @@ def count_table(widths=(1.0, 0.75), resolution: int = 224) -> pd.DataFrame:
 
 def count_comparison(resolution: int = 224) -> pd.DataFrame:
     """:func:`count_table` beside Table 3 (and Table 9 at width 1.0) of the paper, in millions."""
-    from mnlab.papers import figure
-
     rows = []
     for r in count_table(resolution=resolution).itertuples(index=False):
         key = f"mobilenet_v3/table3/{r.network}_{r.width}"
@@ -189,48 +193,13 @@ def activation_gaps(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("pair")
 
 
-def plot_activations(curves: pd.DataFrame) -> Figure:
-    """The smooth functions and their hard versions (left), and the differences (right)."""
-    fig = Figure(figsize=(9, 3.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    for name, style in [("swish", dict(color="tab:blue")), ("h-swish", dict(color="tab:blue", ls="--")),
-                        ("sigmoid", dict(color="tab:orange")), ("h-sigmoid", dict(color="tab:orange", ls="--"))]:
-        left.plot(curves.x, curves[name], label=name, **style)
-    left.set_xlabel("x")
-    left.set_ylabel("f(x)")
-    left.legend(fontsize="small")
-    left.grid(True, alpha=0.3)
-    right.plot(curves.x, curves["h-swish"] - curves["swish"], label="h-swish − swish", color="tab:blue")
-    right.plot(curves.x, curves["h-sigmoid"] - curves["sigmoid"], label="h-sigmoid − sigmoid", color="tab:orange")
-    right.axhline(0, color="grey", lw=0.6)
-    right.set_xlabel("x")
-    right.set_ylabel("difference")
-    right.legend(fontsize="small")
-    right.grid(True, alpha=0.3)
-    return fig
-
-
-class _Composed(nn.Module):
-    """An activation written as separate tensor operations, the way a framework without a fused
-    kernel runs it: each operation reads and writes the whole tensor."""
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.kind = kind
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "swish":
-            return x * torch.sigmoid(x)
-        return x * (torch.clamp(x + 3.0, 0.0, 6.0) / 6.0)   # h-swish
-
-
 def activation_modules() -> dict[str, nn.Module]:
     """The activations whose cost Sec. 5.2 discusses, as modules for
     :func:`mnlab.analysis.compare_latency`: PyTorch's fused kernels, and swish / h-swish
     composed of separate operations."""
     return {"ReLU": nn.ReLU(), "ReLU6": nn.ReLU6(), "h-sigmoid": HardSigmoid(), "sigmoid": nn.Sigmoid(),
-            "h-swish": HardSwish(), "swish": nn.SiLU(), "h-swish (composed)": _Composed("h-swish"),
-            "swish (composed)": _Composed("swish")}
+            "h-swish": HardSwish(), "swish": nn.SiLU(), "h-swish (composed)": ComposedActivation("h-swish"),
+            "swish (composed)": ComposedActivation("swish")}
 
 
 def largest_activation_input(model: nn.Module, op: str = "hardswish", resolution: int = 224) -> tuple[int, ...]:
@@ -308,44 +277,154 @@ def stem_models(network: str = "large") -> dict[str, MobileNet]:
             "32 filters, ReLU": build_mobilenet_v3(rows, head, stem_channels=32, stem_nl=RE).eval()}
 
 
-def cost_table(models: dict[str, nn.Module], resolution: int = 224) -> pd.DataFrame:
-    """Mult-Adds and parameters of each model, and the difference to the first."""
-    rows = []
-    for name, model in models.items():
-        totals = analyze(model, resolution).totals
-        rows.append({"model": name, "macs": totals["macs"], "params": totals["params"]})
-    table = pd.DataFrame(rows).set_index("model")
-    table["macs_minus_first"] = table.macs - table.macs.iloc[0]
-    table["params_minus_first"] = table.params - table.params.iloc[0]
-    return table
-
-
-def _block_macs(model: nn.Module, resolution: int) -> dict[str, tuple[str, int]]:
-    """Block name → (short description, Mult-Adds) for each block of ``features`` and the head."""
-    blocks = describe_blocks(model, resolution)
-    out = {b.block: (f"{b.operator} {b.kernel}×{b.kernel}, {b.input[2]}→{b.hidden}→{b.out}, {b.nl}", int(b.macs))
-           for b in blocks.itertuples(index=False)}
-    layers = analyze(model, resolution).layers
-    head = layers[layers.name.str.startswith("classifier")]
-    linears = [f"{s[-1]}" for s in head[head.kind == "linear"].output_shape]
-    out["classifier"] = (f"pool → linear {' → '.join(linears)}", int(head.macs.sum()))
-    return out
-
-
-def block_diff(first: nn.Module, second: nn.Module, resolution: int = 224) -> pd.DataFrame:
-    """Blocks (of ``features``, and the classifier head) whose Mult-Adds differ between two
-    MobileNets of this package, side by side: where a change of design puts its arithmetic."""
-    a, b = _block_macs(first, resolution), _block_macs(second, resolution)
-    rows = []
-    for name in list(dict.fromkeys([*a, *b])):
-        (da, ma), (db, mb) = a.get(name, ("", 0)), b.get(name, ("", 0))
-        if ma != mb or da != db:
-            rows.append({"block": name, "first": da, "first_macs": ma, "second": db, "second_macs": mb,
-                         "difference": mb - ma})
-    return pd.DataFrame(rows)
-
-
 def width_models() -> dict[str, MobileNet]:
     """Large and Small at widths 1.0 and 0.75 (Table 3's four rows), eval mode."""
     return {f"{network} {width}": build_mobilenet_v3(*NETWORKS[network], width).eval()
             for network in NETWORKS for width in (1.0, 0.75)}
+
+
+# --------------------------------------------------------------------------- time, deployed and eager
+
+
+def redesign_models() -> dict[str, MobileNet]:
+    """Every network whose time the chapter compares, V3-Large first: without SE, Figure 5's
+    original last stage and the variant without projection, the 32-filter ReLU stem, and
+    Table 3's other widths and sizes, eval mode."""
+    stages, stems = last_stage_models(), stem_models()
+    models = {"V3-Large": build_mobilenet_v3(*NETWORKS["large"]).eval(),
+              "V3-Large without SE": without_se("large").eval(),
+              "original last stage (Fig. 5)": stages["original (Fig. 5)"],
+              "1280 before pooling, no projection": stages["1280 before pooling, no projection"],
+              "32-filter ReLU stem": stems["32 filters, ReLU"]}
+    models.update({f"V3-{k.capitalize()}": m for k, m in width_models().items() if k != "large 1.0"})
+    return models
+
+
+def time_backends(models: dict[str, nn.Module], input_shape=224, backends=("onnxruntime", "eager"), *,
+                  rounds: int = 5, budget_s: float = 0.2) -> pd.DataFrame:
+    """Fastest run of each model per backend (:func:`mnlab.analysis.compare_latency`, batch 1, one
+    thread, interleaved): ``<backend>_ms`` and ``<backend>_vs_first``. ``"onnxruntime"`` is the
+    deployed form (BN folded, activations fused); ``"eager"`` the contrast: framework overhead."""
+    table = pd.DataFrame(index=list(models))
+    for backend in backends:
+        best = compare_latency(models, input_shape, backend=backend, rounds=rounds, budget_s=budget_s,
+                               min_runs=5).best_ms
+        table[f"{backend}_ms"] = best
+        table[f"{backend}_vs_first"] = best / best.iloc[0]
+    return table
+
+
+def timing_findings(times: pd.DataFrame, backend: str, se: dict, stage_macs_saved_share: float) -> dict[str, float]:
+    """What a :func:`time_backends` table says on ``backend``: SE's share of V3-Large's time, and
+    over its shares of MACs and bytes (``se``: :func:`se_counts`); the time the efficient last
+    stage saves; the extra time without projection; the stem's change; Small over Large."""
+    ratio = times[f"{backend}_vs_first"]
+    se_share = 1 - ratio["V3-Large without SE"]
+    return {"se_time_share": se_share, "se_time_vs_macs": se_share / se["macs_share"],
+            "se_time_vs_bytes": se_share / se["bytes_share"],
+            "stage_time_saved": 1 - 1 / ratio["original last stage (Fig. 5)"],
+            "stage_macs_saved": stage_macs_saved_share,
+            "noproj_time": ratio["1280 before pooling, no projection"] - 1,
+            "stem_time": ratio["32-filter ReLU stem"] - 1, "small_vs_large": ratio["V3-Small 1.0"]}
+
+
+def activation_latency(input_shape, *, rounds: int = 3, budget_s: float = 0.1) -> pd.DataFrame:
+    """:func:`time_backends` of :func:`activation_modules` on ``input_shape``. The composed swish
+    is timed eagerly only: ONNX Runtime's version of it does not pass the deployment check
+    against PyTorch's (:func:`mnlab.analysis.deploy`), so it is left out there (NaN)."""
+    modules = activation_modules()
+    eager = time_backends(modules, input_shape, ("eager",), rounds=rounds, budget_s=budget_s)
+    del modules["swish (composed)"]
+    ort = time_backends(modules, input_shape, ("onnxruntime",), rounds=rounds, budget_s=budget_s)
+    return ort.join(eager, how="right")
+
+
+# --------------------------------------------------------------------------- paper vs measured
+
+
+def _count_claims(r: dict) -> list[Claim]:
+    c = r["counts"]
+    out = [statement("Tables 1 and 2 (bneck rows)", f"{len(LARGE)} + {len(SMALL)} rows", "generated from the models: all rows equal",
+                     spec_rows(r["large_table"]) == LARGE and spec_rows(r["small_table"]) == SMALL,
+                     source="mobilenet_v3", evidence=Evidence.COUNT, tolerance="exact")]
+    for name, net in [("Large 1.0", "large_1.0"), ("Small 1.0", "small_1.0")]:
+        out += [compare(f"mobilenet_v3/table3/{net}/madds", c.loc[name, "MAdds (M)"] * 1e6, tolerance=0.03,
+                        what=f"V3-{name} · Mult-Adds (Table 3)"),
+                compare(f"mobilenet_v3/table9/{net}/madds", c.loc[name, "MAdds (M)"] * 1e6, tolerance=0.03,
+                        what=f"V3-{name} · Mult-Adds (Table 9)"),
+                compare(f"mobilenet_v3/table3/{net}/params", c.loc[name, "params (M)"] * 1e6, tolerance=0.03,
+                        what=f"V3-{name} · parameters")]
+    for name, net in [("Large 0.75", "large_0.75"), ("Small 0.75", "small_0.75")]:
+        out += [compare(f"mobilenet_v3/table3/{net}/madds", c.loc[name, "MAdds (M)"] * 1e6, tolerance=0.03,
+                        what=f"V3-{name} · Mult-Adds (exp × α)", must_hold=False,
+                        note="every exp size scaled by α, as torchvision does: expansions narrower than the reference's"),
+                compare(f"mobilenet_v3/table3/{net}/madds", c.loc[name, "MAdds, TF width rule (M)"] * 1e6,
+                        tolerance=0.03, what=f"V3-{name} · Mult-Adds (reference width rule)",
+                        note="expansion = rounded scaled input × exp / in (TensorFlow's reference implementation)"),
+                compare(f"mobilenet_v3/table3/{net}/params", c.loc[name, "params (M)"] * 1e6, tolerance=0.03,
+                        what=f"V3-{name} · parameters")]
+    gap = r["gaps"].loc["h-swish vs swish"]
+    out += [
+        statement("h-swish approximates swish", "a piecewise-linear analog of swish",
+                  f"max |h-swish − swish| = {gap.max_abs_diff:.3f} (at x = {gap.at_x:g})", gap.max_abs_diff < 0.15,
+                  source="mobilenet_v3", evidence=Evidence.EQUIVALENCE, tolerance="< 0.15 everywhere (float64 grid)"),
+        compare("mobilenet_v3/sec5.1/last_stage/madds_saved", r["stage_saved"], what="Efficient last stage · Mult-Adds saved",
+                must_hold=False, note="vs Figure 5's original stage rebuilt on V3-Large; its exact pre-redesign network is not published"),
+        compare("mobilenet_v3/sec5.1/stem/madds_saved", r["stem_saved"], what="16-filter h-swish stem · Mult-Adds saved",
+                must_hold=False, note="depends on the first block's shape with 32 stem channels, which the paper does not give"),
+    ]
+    return out
+
+
+def _timing_claims(r: dict) -> list[Claim]:
+    act, f, se = r["activations"], r["findings"], r["se"]
+    hswish = act.onnxruntime_ms["h-swish"] / act.onnxruntime_ms["swish"]
+    stage = figure("mobilenet_v3/sec5.1/last_stage/latency_saved_pct")
+    large, small = (figure(f"mobilenet_v3/table3/{n}_1.0/latency") for n in ("large", "small"))
+    ort = "ONNX Runtime, one thread"
+    return [
+        statement("h-swish is cheaper than swish", "sigmoid is much more expensive (mobile)",
+                  f"h-swish {hswish:.2f}× swish's time ({ort})", hswish < 1, source="mobilenet_v3",
+                  evidence=Evidence.TIMING, tolerance="h-swish time < swish time",
+                  note="the paper's argument is about mobile CPUs and quantization"),
+        statement("SE at 1/4 of the expansion: no discernible latency cost", "§5.3 (Pixel phone)",
+                  f"{f['se_time_share']:.0%} of V3-Large's time ({ort})", f["se_time_share"] < 0.05,
+                  source="mobilenet_v3", evidence=Evidence.TIMING, tolerance="time share < 5%",
+                  note="desktop CPU, deployed on ONNX Runtime; the paper measured a phone"),
+        statement("SE costs time beyond its arithmetic", "SE-like blocks cost latency beyond FLOPs (iPhone)",
+                  f"{f['se_time_share']:.0%} of the time for {se['macs_share']:.1%} of the Mult-Adds ({ort})",
+                  f["se_time_share"] > 2 * se["macs_share"], source="mobileone", evidence=Evidence.TIMING,
+                  tolerance="time share > 2 × Mult-Add share"),
+        statement("Efficient last stage is faster", f"saves {stage.printed} of the time (Pixel 1)",
+                  f"saves {f['stage_time_saved']:.0%} ({ort})", f["stage_time_saved"] > 0.05,
+                  source="mobilenet_v3/sec5.1/last_stage/latency_saved_pct", evidence=Evidence.TIMING_EFFECT,
+                  tolerance="saving > 5% (one interleaved run)",
+                  note=f"{f['stage_macs_saved']:.0%} of the original's Mult-Adds and three fewer layers"),
+        compare("mobilenet_v3/sec5.1/last_stage/latency_saved_pct", 100 * f["stage_time_saved"],
+                what="Efficient last stage · share of time saved", tolerance=0.5, rounding=False,
+                evidence=Evidence.TIMING, note=f"{ort}; depends on the machine"),
+        statement("Small faster than Large", f"{small.printed} vs {large.printed}",
+                  f"{f['small_vs_large']:.2f}× Large's time ({ort})", f["small_vs_large"] < 0.8,
+                  source="mobilenet_v3/table3/small_1.0/latency", evidence=Evidence.TIMING_EFFECT,
+                  tolerance="ratio < 0.8 (a quarter of the Mult-Adds; one interleaved run)"),
+    ]
+
+
+def claims(results: dict) -> list[Claim]:
+    """The chapter's paper-vs-measured rows from ``results``: ``large_table``, ``small_table``
+    (:func:`spec_table`), ``counts`` (:func:`count_comparison`), ``gaps`` (:func:`activation_gaps`),
+    ``stage_saved``, ``stem_saved`` (MACs saved) and optionally the timings ``activations``
+    (:func:`time_backends`), ``se`` (:func:`se_counts`), ``findings`` (:func:`timing_findings`,
+    ONNX Runtime). Counts must hold; of the timings only the large effects must."""
+    out = _count_claims(results)
+    if results.get("findings") is not None:
+        out += _timing_claims(results)
+    return out
+
+
+def ratio_words(ratio: float, margin: float = 0.1) -> str:
+    """How a time ratio a / b reads in prose: "cheaper than" below 1 − ``margin``, "slower
+    than" above 1 + ``margin``, "about as fast as" between (a difference the margin cannot
+    resolve on a busy machine)."""
+    ratio, margin = check_real(ratio, "ratio", above=0), check_real(margin, "margin", at_least=0, below=1)
+    return "cheaper than" if ratio < 1 - margin else "slower than" if ratio > 1 + margin else "about as fast as"
