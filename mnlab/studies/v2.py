@@ -198,10 +198,11 @@ def relu_manifold(dims=(2, 3, 5, 15, 30), *, n_points: int = 1000, trials: int =
 
 # --------------------------------------------------------------------------- Figure 6, small scale
 
-#: Where the chapter stores the ablation (relative to the repository), and how it trains it: the
-#: toy networks of :mod:`mnlab.models.toys` on :func:`mnlab.training.digits`' one split.
+#: The CSV file in which the chapter stores the ablation (chapters/data/v2_ablation.csv).
 ABLATION_CSV = Path(__file__).resolve().parents[2] / "chapters" / "data" / "v2_ablation.csv"
+#: The seeds the ablation trains each variant from.
 ABLATION_SEEDS = (0, 1, 2, 3, 4)
+#: The settings of :func:`mnlab.training.train` for the ablation's toy networks.
 ABLATION_TRAINING = {"epochs": 15, "batch_size": 64, "lr": 3e-3}
 
 
@@ -268,7 +269,7 @@ def expansion_models(ratios=range(2, 11)) -> dict[int, nn.Module]:
 
 def expansion_sweep(ratios=range(2, 11), resolution: int = 224) -> pd.DataFrame:
     """Counts of :func:`expansion_models`: MACs, parameters, and peak activation memory
-    (float32, MB) evaluated eagerly and in slices (:func:`chunked`)."""
+    (float32, MB) evaluated eagerly and in slices (:func:`mnlab.models.toys.chunked`)."""
     rows = []
     for t, model in expansion_models(ratios).items():
         totals = analyze(model, resolution).totals
@@ -411,7 +412,8 @@ def _timing_claims(latency: pd.DataFrame) -> list[Claim]:
 def claims(results: dict) -> list[Claim]:
     """The chapter's paper-vs-measured rows. ``results`` holds ``totals`` (:func:`network_totals`),
     ``costs`` (:func:`block_costs`), ``arch`` (:func:`architecture_table`), ``table3``
-    (:func:`table3_comparison`), ``peaks`` (:func:`peak_memory` of :func:`memory_models`),
+    (:func:`mnlab.studies.v2_memory.table3_comparison`), ``peaks``
+    (:func:`mnlab.studies.v2_memory.peak_memory` of :func:`mnlab.studies.v2_memory.memory_models`),
     ``manifold`` (:func:`relu_manifold`), ``ablation`` (:func:`ablation_summary`) and, optionally,
     ``latency`` (:func:`table4_latency`). Counts must hold exactly or within the printed rounding;
     the ablation is a proxy experiment (never must-hold); of the timings only the 1.4 network's
