@@ -85,7 +85,7 @@ def test_interleaved_latency_and_tiny_studies():
 
 
 def test_time_forms_pairs_the_two_forms_round_by_round():
-    table = mo.time_forms(["mobileone_s0"], resolution=64, rounds=3, budget_s=0.01)
+    table = mo.time_forms(["mobileone_s0"], resolution=64, rounds=2, budget_s=0.01)
     assert list(table.columns) == ["model", "train_ms", "reparam_ms", "speedup"] and table.loc[0, "model"] == "S0"
     assert table.loc[0, "train_ms"] > 0 and table.loc[0, "reparam_ms"] > 0 and table.loc[0, "speedup"] > 0
     with pytest.raises(ValueError, match="rounds"):
