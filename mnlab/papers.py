@@ -32,6 +32,8 @@ SOURCES: dict[str, str] = {
     "efficientnet_lite_blog": "Liu 2020, Higher accuracy on vision models with EfficientNet-Lite, TensorFlow Blog",
     "mnasnet": "Tan et al. 2019, MnasNet, arXiv 1807.11626",
     "efficientnet_builder": "tensorflow/tpu, models/official/efficientnet/efficientnet_builder.py (efficientnet_params)",
+    "krishnamoorthi2018": "Krishnamoorthi 2018, Quantizing deep convolutional networks for efficient inference: "
+                          "a whitepaper, arXiv 1806.08342",
 }
 
 _SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
@@ -238,6 +240,18 @@ for i, params, madds, fp32, int8, ms_fp32, ms_int8 in [
 # which the README's table (80.2% int8, 81.5% float) does not repeat.
 _add(f"{LITE}/blog/lite4/top1_int8", "80.4%", "efficientnet_lite_blog", "announcement, 16 March 2020",
      "the README's table gives 80.2% (int8) and 81.5% (float32)")
+# The blog's reason for ReLU6: the first post-training int8 conversion of the swish (float)
+# model lost most of its top-1, because its activations spanned about [−168, 204] — a wide
+# range for 256 integer levels. As taken into the notes this book grew from ("75 -> 48"); a
+# secondary summary of the same blog reads 46%. The range's low end is stored as a magnitude.
+_add(f"{LITE}/blog/swish/top1", "75%", "efficientnet_lite_blog", "section on ReLU6",
+     "float model with swish, before quantization")
+_add(f"{LITE}/blog/swish/top1_int8", "48%", "efficientnet_lite_blog", "section on ReLU6",
+     "the same model after post-training int8; a secondary summary reads 46%")
+_add(f"{LITE}/blog/swish/range_low", "168", "efficientnet_lite_blog", "section on ReLU6",
+     "magnitude: the activation range's low end is −168")
+_add(f"{LITE}/blog/swish/range_high", "204", "efficientnet_lite_blog", "section on ReLU6",
+     "high end of the activation range")
 
 # --- MobileOne --------------------------------------------------------------------------------
 MO = "mobileone"

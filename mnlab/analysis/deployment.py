@@ -231,7 +231,7 @@ def _calibration_samples(calibration, shape) -> tuple[list[torch.Tensor], str]:
                      f"calibration data to set its ranges, got {calibration!r:.80}")
 
 
-def _check_deploy_args(model, backend, threads, calibration):
+def _check_deploy_args(model, backend, threads, calibration, per_channel):
     from mnlab.analysis.latency import check_threads   # latency imports this module
 
     if isinstance(model, DeployedModule):
@@ -240,6 +240,9 @@ def _check_deploy_args(model, backend, threads, calibration):
     check_threads(threads)
     if calibration is not None and backend != "onnxruntime-int8":
         raise ValueError(f"calibration applies to backend 'onnxruntime-int8' only, not {backend!r}")
+    if not isinstance(per_channel, bool) or (not per_channel and backend != "onnxruntime-int8"):
+        raise ValueError(f"per_channel must be True or False, and False only with backend 'onnxruntime-int8', "
+                         f"got {per_channel!r} with {backend!r}")
     runtimes.require(backend)
 
 
@@ -250,14 +253,17 @@ class UnsupportedOperatorError(ValueError):
 
 
 def deploy(model: nn.Module, input_shape=224, *, backend: str, threads: int = 1,
-           calibration=None) -> DeployedModule:
+           calibration=None, per_channel: bool = True, tolerance: float | None = None) -> DeployedModule:
     """``model`` as ``backend`` runs it, for one input shape, checked against eager.
 
     ``backend``: one of ``BACKENDS`` except ``"eager"``. ``threads``: the engine's intra-op
     threads (the timer can change them later, see ``DeployedModule.threads``).
     ``calibration`` (``"onnxruntime-int8"`` only): the inputs whose activation ranges set the
     int8 scales, a list of tensors of the input shape (or one tensor of them stacked along dim
-    0); None → ``DEFAULT_CALIBRATION_SAMPLES`` (8) N(0, 1) inputs. The returned module is checked
+    0); None → ``DEFAULT_CALIBRATION_SAMPLES`` (8) N(0, 1) inputs. ``per_channel=False``
+    (int8 only) quantizes each weight tensor with one scale instead of one per output channel.
+    ``tolerance`` replaces the build-time check's bound (for a study that measures how far a
+    quantized model strays; its ``error`` attribute has the value). The returned module is checked
     against the eager model (fp32: within 1e-4 of the output range; int8: within 0.25, see the
     docstring of ``mnlab.analysis.deployment`` for why); a disagreement raises
     ``RuntimeError`` with the error and the bound. The model passed in is not modified.
@@ -268,12 +274,17 @@ def deploy(model: nn.Module, input_shape=224, *, backend: str, threads: int = 1,
     """
     check_module(model)
     shape = resolve_input_shape(model, input_shape)
-    _check_deploy_args(model, backend, threads, calibration)
+    _check_deploy_args(model, backend, threads, calibration, per_channel)
     int8 = backend == "onnxruntime-int8"
     samples, described = _calibration_samples(calibration, shape) if int8 else (None, "")
-    engine, artefact, outside = _build(model, shape, backend, int(threads), samples)
+    if int8 and not per_channel:
+        described += "; per-tensor weights"
+    engine, artefact, outside = _build(model, shape, backend, int(threads), samples, per_channel)
     x = samples[0] if int8 else example_input(shape)
-    tolerance = INT8_RTOL if int8 else FP32_RTOL
+    if tolerance is None:
+        tolerance = INT8_RTOL if int8 else FP32_RTOL
+    elif not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and tolerance > 0):
+        raise ValueError(f"tolerance must be a number > 0 or None (the backend's bound), got {tolerance!r}")
     error = _relative_error(model, engine, x)
     if not error <= tolerance:
         raise RuntimeError(f"the {backend} form disagrees with the eager model: max relative error "
@@ -297,7 +308,7 @@ def _relative_error(model: nn.Module, engine, x: torch.Tensor) -> float:
     return (got.reshape(expected.shape) - expected).abs().max().item() / scale
 
 
-def _build(model: nn.Module, shape: tuple, backend: str, threads: int, samples):
+def _build(model: nn.Module, shape: tuple, backend: str, threads: int, samples, per_channel: bool = True):
     """The engine, its cached artefact (None for TorchScript) and the ops outside the delegate."""
     x = example_input(shape)
     if backend == "deploy":
@@ -316,9 +327,10 @@ def _build(model: nn.Module, shape: tuple, backend: str, threads: int, samples):
         _exporting(model, backend, x, lambda form: runtimes.export_onnx(form, x, fp32))
     if backend == "onnxruntime":
         return runtimes.OrtEngine(fp32, threads), fp32, []
-    path = directory / f"{artefact_key(model, shape, backend, samples)}.int8.onnx"
+    weights = "" if per_channel else ".per-tensor"
+    path = directory / f"{artefact_key(model, shape, backend, samples)}.int8{weights}.onnx"
     if not path.exists():
-        runtimes.quantize_int8(fp32, samples, path)
+        runtimes.quantize_int8(fp32, samples, path, per_channel)
     return runtimes.OrtEngine(path, threads), path, []
 
 

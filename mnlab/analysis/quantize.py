@@ -12,13 +12,15 @@ layer grows with its range. :func:`fake_quantize_model` applies it after trainin
 folded into the convolutions, every weight tensor quantized, and every activation tensor a
 runtime would store quantized at the range seen on calibration data (a ReLU/ReLU6 fuses into
 the conv before it, as in TF-Lite; a swish or h-swish does not, so the conv output before it is
-stored too). The real int8 path is :func:`mnlab.analysis.deploy` with ``"onnxruntime-int8"``.
+stored too). The real int8 path is :func:`mnlab.analysis.deploy` with ``"onnxruntime-int8"``;
+:func:`calibrated_ranges` reads back the ranges its calibration gave every activation tensor.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -27,7 +29,8 @@ from mnlab.analysis.deployment import fold_batchnorm
 from mnlab.validation import check_int
 
 __all__ = ["QParams", "qparams", "quantize", "dequantize", "fake_quantize", "relative_error",
-           "quantization_points", "activation_ranges", "fake_quantize_model", "weight_errors", "ACTIVATIONS"]
+           "quantization_points", "activation_ranges", "fake_quantize_model", "weight_errors", "ACTIVATIONS",
+           "calibrated_ranges"]
 
 
 @dataclass(frozen=True)
@@ -206,4 +209,45 @@ def weight_errors(model: nn.Module, bits: int = 8) -> pd.DataFrame:
                     else "depthwise" if module.groups > 1 and module.groups == module.in_channels else "conv")
             rows.append({"name": name, "kind": kind, "lo": w.min().item(), "hi": w.max().item(),
                          "scale": qp.scale, "rel_error": relative_error(fake_quantize(w, qp), w)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the runtime's own ranges
+
+def calibrated_ranges(deployed: nn.Module, model: nn.Module | None = None) -> pd.DataFrame:
+    """The activation ranges of a model deployed on ``"onnxruntime-int8"``, read from its QDQ graph.
+
+    ORT's static quantization puts a QuantizeLinear (scale s, zero point z) on every activation
+    tensor it stores as 8-bit integers; the real interval that grid covers is
+    [s·(q_min − z), s·(q_max − z)] (uint8: q ∈ [0, 255]), the calibrated min/max widened to
+    contain 0. Where a ReLU or ReLU6 (a Clip) follows a convolution, ORT drops it and gives
+    the convolution's output the activation's range: the clip happens in the rounding. One row
+    per quantized tensor in graph order: ``tensor``, ``op`` (the operator producing it, "input"
+    for the model input), ``module`` (the module that op belongs to when ``model`` is given,
+    from the exporter's scope names; else None), ``lo``, ``hi``, ``scale``, ``zero_point``.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from mnlab.analysis.ort_profile import module_of
+
+    if getattr(deployed, "backend", None) != "onnxruntime-int8":
+        raise ValueError(f"deployed must be a model deployed on 'onnxruntime-int8', got "
+                         f"{getattr(deployed, 'backend', type(deployed).__name__)!r}")
+    graph = onnx.load(str(deployed.artefact)).graph
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    modules = {name for name, _ in model.named_modules()} if model is not None else set()
+    rows = []
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] in constants:
+            continue
+        scale, zero = constants[node.input[1]], constants[node.input[2]]
+        info = np.iinfo(zero.dtype)
+        scale, zero = float(scale), int(zero)
+        source = producer.get(node.input[0])
+        rows.append({"tensor": node.input[0], "op": source.op_type if source is not None else "input",
+                     "module": module_of(source.name, modules) if source is not None and model is not None else None,
+                     "lo": scale * (info.min - zero), "hi": scale * (info.max - zero),
+                     "scale": scale, "zero_point": zero})
     return pd.DataFrame(rows)

@@ -12,8 +12,14 @@ artefact it runs is a file in the deploy cache (:mod:`mnlab.analysis.deployment`
               optimisation on (``ORT_ENABLE_ALL``: BN and activations fused into the convolution,
               NCHWc layouts), one inter-op thread and ``threads`` intra-op threads.
 ``"onnxruntime-int8"``  the fp32 export above, pre-processed by ORT's ``quant_pre_process``
-              and quantized by ``quantize_static``: QDQ format, weights int8 per output channel,
-              activations uint8 per tensor from MinMax calibration (ORT's x86 default, U8S8).
+              and quantized by ``quantize_static``: QDQ format, weights int8 per output channel
+              (or per tensor, ``per_channel=False``), activations uint8 per tensor from MinMax
+              calibration (ORT's x86 default, U8S8), full 8-bit weights (``reduce_range`` off).
+              ORT's U8S8 kernels multiply with VNNI's ``vpdpbusd`` where the CPU has it
+              (:func:`int8_isa`); without VNNI (plain AVX2 or AVX-512BW) they use
+              ``vpmaddubsw``, which adds pairs of u8·s8 products in int16 and can saturate — ORT
+              documents ``reduce_range`` (7-bit weights) against that. An int8 result can thus
+              differ slightly between CPUs with and without VNNI.
 ``"xnnpack"``  ``torch.export`` → ExecuTorch's XNNPACK delegate (``XnnpackPartitioner``) → a
               ``.pte`` program run by the ExecuTorch runtime; its thread pool is ExecuTorch's.
 
@@ -182,8 +188,28 @@ class _Batches:
         return next(self.items, None)
 
 
-def quantize_int8(fp32_path: Path, samples: Sequence[torch.Tensor], path: Path) -> None:
-    """Static post-training quantization of an fp32 ONNX model (see the module docstring)."""
+def int8_isa() -> str:
+    """The x86 instructions ORT's int8 kernels can use on this CPU, from ``/proc/cpuinfo``:
+    "AVX-512 VNNI", "AVX-VNNI" (AVX2 with VNNI), "AVX-512 (no VNNI)", "AVX2 (no VNNI)" or
+    "unknown" (no flags to read, e.g. not Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    match = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
+    flags = set(match.group(1).split()) if match else set()
+    if "avx512_vnni" in flags:
+        return "AVX-512 VNNI"
+    if "avx_vnni" in flags:
+        return "AVX-VNNI"
+    if "avx512bw" in flags:
+        return "AVX-512 (no VNNI)"
+    return "AVX2 (no VNNI)" if "avx2" in flags else "unknown"
+
+
+def quantize_int8(fp32_path: Path, samples: Sequence[torch.Tensor], path: Path, per_channel: bool = True) -> None:
+    """Static post-training quantization of an fp32 ONNX model (see the module docstring);
+    weights per output channel, or per tensor when ``per_channel`` is false."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
                                           quantize_static)
 
@@ -194,7 +220,7 @@ def quantize_int8(fp32_path: Path, samples: Sequence[torch.Tensor], path: Path) 
         with quiet_native():
             quant_pre_process(str(fp32_path), str(pre))
             quantize_static(str(pre), str(out), _Batches(samples, "input"), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
         os.replace(out, path)
     finally:

@@ -222,17 +222,21 @@ class ComposedActivation(nn.Module):
 # =========================================================================== chapter 5: EfficientNet-Lite
 
 
-def digits_net(activation: Callable[[], nn.Module] = nn.ReLU6, width: int = 12) -> nn.Sequential:
+def digits_net(activation: Callable[[], nn.Module] = nn.ReLU6, width: int = 12, *,
+               squeeze_excite: bool = False) -> nn.Sequential:
     """A small MobileNet for 8×8 digits: conv 3×3 stem, three depthwise separable blocks
     (strides 1, 2, 2), global pooling and a linear classifier; BN after every conv.
-    ``width`` is the stem's channels; the blocks double it twice."""
+    ``width`` is the stem's channels; the blocks double it twice. ``squeeze_excite=True`` puts
+    EfficientNet's SE (squeeze to a quarter of the block's input, swish inside, sigmoid gate)
+    between each block's depthwise and pointwise convolutions, as B0's first block has it."""
     w = check_int(width, "width", at_least=1)
-    features = nn.Sequential(
-        conv_bn_act(1, w, 3, 1, activation=activation),
-        DepthwiseSeparable(w, 2 * w, 1, activation=activation),
-        DepthwiseSeparable(2 * w, 4 * w, 2, activation=activation),
-        DepthwiseSeparable(4 * w, 8 * w, 2, activation=activation),
-    )
+
+    def block(cin: int, cout: int, stride: int) -> DepthwiseSeparable:
+        se = SqueezeExcite(cin, max(1, cin // 4), nn.SiLU, nn.Sigmoid) if squeeze_excite else None
+        return DepthwiseSeparable(cin, cout, stride, activation=activation, squeeze_excite=se)
+
+    features = nn.Sequential(conv_bn_act(1, w, 3, 1, activation=activation),
+                             block(w, 2 * w, 1), block(2 * w, 4 * w, 2), block(4 * w, 8 * w, 2))
     return nn.Sequential(features, Classifier(8 * w, 10))
 
 
