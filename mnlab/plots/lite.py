@@ -1,5 +1,6 @@
 """Figures of the EfficientNet-Lite chapter (5): post-training quantization of the digits
-networks, accuracy by bits and activation ranges layer by layer (from the stored study)."""
+networks, accuracy by bits and activation ranges layer by layer, and the ranges ONNX Runtime's
+int8 calibration set (from the stored studies)."""
 from __future__ import annotations
 
 import pathlib
@@ -59,5 +60,26 @@ def _stored(part: str) -> pd.DataFrame:
     return pd.read_csv(DATA / f"lite_quantization.{part}.csv")
 
 
+
+
+def plot_calibrated_ranges(ranges: pd.DataFrame, title: str = "") -> Figure:
+    """The range hi − lo ONNX Runtime's calibration gave each activation tensor it stores as
+    uint8, in graph order, one line per variant
+    (:func:`mnlab.studies.lite_int8.digits_int8_study`'s ``ranges``); a log scale, since a
+    swish network's ranges can be a hundred times ReLU6's. The dotted line is ReLU6's cap."""
+    fig = Figure(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    markers = iter("o^s")
+    for name, part in ranges.groupby("variant", sort=False):
+        ax.plot(part.layer, part.hi - part.lo, marker=next(markers, "o"), ms=4, lw=1, label=name)
+    ax.axhline(6, color="grey", lw=0.8, ls=":", label="ReLU6's range, 6")
+    ax.set_yscale("log")
+    ax.set(xlabel="quantized activation tensor, in graph order", ylabel="calibrated range hi − lo",
+           title=title or "Calibrated int8 activation ranges (ONNX Runtime, MinMax)")
+    ax.legend(fontsize="small")
+    return fig
+
+
 FIGURES = {"lite_quantization_accuracy": lambda: plot_quantization_accuracy(_stored("results")),
-           "lite_activation_ranges": lambda: plot_activation_ranges(_stored("ranges"))}
+           "lite_activation_ranges": lambda: plot_activation_ranges(_stored("ranges")),
+           "lite_int8_ranges": lambda: plot_calibrated_ranges(pd.read_csv(DATA / "lite_int8.digits_ranges.csv"))}
