@@ -264,3 +264,17 @@ def test_latency_claims_are_never_must_hold(results, tmp_path):
     pd.DataFrame(rows[:2]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="remeasure"):
         study.stored_latency_split(path, remeasure=False)
+
+
+def test_exported_figures_label_real_taps_and_draw_every_model():
+    """``make figures`` exports chapter 4b's three figures; the attachment labels name taps the
+    backbones have, and the cost split draws one bar pair per model of the chapter's breakdown."""
+    from mnlab.models.backbones import TAPS
+    from mnlab.plots import backbones as plots
+
+    assert set(plots.FIGURES) == {"backbones_attachments", "backbones_cost_split", "backbones_latency_split"}
+    for name, labels in plots.HEADS_AT_TAPS.items():
+        assert set(labels) <= set(TAPS) and name in mnlab.models.backbones.BACKBONES
+    latency = plots.FIGURES["backbones_latency_split"]()
+    bars = [p for p in latency.axes[0].patches if p.get_width() > 0]
+    assert len(bars) == 2 * len(study.LATENCY_MODELS) and latency.axes[0].get_xlabel() == plots.LATENCY_XLABEL

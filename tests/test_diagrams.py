@@ -8,8 +8,10 @@ import sys
 import pytest
 from torch import nn
 
-from mnlab.diagrams import DIAGRAMS, chapter_diagrams, render, render_all
-from mnlab.diagrams import lineage, mobileone, residual, scaling, separable
+from mnlab.analysis import analyze
+from mnlab.diagrams import CHAPTERS, DIAGRAMS, chapter_diagrams, render, render_all
+from mnlab.diagrams import heads, lineage, mobileone, residual, runtime, scaling, separable
+from mnlab.diagrams.style import millions
 from mnlab.diagrams.read import layers
 from mnlab.models import mobilenet_v2, mobilenet_v3_large, mobileone_s0, mobileone_s1
 from mnlab.models.efficientnet_lite import SCALING, efficientnet_lite
@@ -34,7 +36,8 @@ def texts(fig) -> str:
 
 
 def test_every_chapter_has_two_diagrams_and_one_key_idea():
-    for chapter in range(1, 8):
+    assert CHAPTERS == (1, 2, 3, 4, "4b", 5, 6, 7, 8)
+    for chapter in CHAPTERS:
         shown = chapter_diagrams(chapter)
         assert len(shown) >= 2, chapter
         first = next(iter(shown.values()))
@@ -45,8 +48,10 @@ def test_every_chapter_has_two_diagrams_and_one_key_idea():
 def test_bad_names_and_chapters_raise():
     with pytest.raises(ValueError, match="unknown diagram 'nope'"):
         render("nope")
-    with pytest.raises(ValueError, match="chapter must be an integer 1–7, got 8"):
-        chapter_diagrams(8)
+    with pytest.raises(ValueError, match="chapter must be one of 1, 2, 3, 4, 4b, 5, 6, 7, 8, got 9"):
+        chapter_diagrams(9)
+    with pytest.raises(ValueError, match="got '4c'"):
+        chapter_diagrams("4c")
     with pytest.raises(ValueError, match="module must be an nn.Module"):
         layers("conv", (1, 3, 8, 8))
 
@@ -204,3 +209,68 @@ def test_lineage_years_come_from_references_bib():
         < x["efficientnetlite2020"] < x["ding2021repvgg"] < x["vasu2023mobileone"]
     later = {g for g in by_gid(lineage.lineage(2019, 2024)) if g.startswith("paper:")}
     assert "paper:qin2024mobilenetv4" in later and "paper:howard2017mobilenets" not in later
+
+
+def test_ssdlite_head_draws_the_detectors_six_maps():
+    """V2 + SSDLite at 320: C4 at stride 16 (20²), C5 at 32 (10²), stride-2 3×3 extras 5², 3², 2², 1²;
+    3 boxes per position on map 1, 6 elsewhere; 81 scores (V2 Table 5/6's recipe)."""
+    from mnlab.models.detection import ssd
+    from mnlab.studies.backbones import V2_RECIPE
+    maps, totals = heads.ssdlite_maps()
+    assert [(m.channels, m.size) for m in maps] == [(576, 20), (1280, 10), (512, 5), (256, 3), (256, 2), (128, 1)]
+    assert [m.source for m in maps][:2] == ["C4", "C5"]
+    assert [m.class_outputs for m in maps] == [3 * 81] + [6 * 81] * 5 and maps[0].box_outputs == 3 * 4
+    assert totals["boxes"] == 3 * 20 ** 2 + 6 * (10 ** 2 + 5 ** 2 + 3 ** 2 + 2 ** 2 + 1) == 2034
+    model = ssd("mobilenet_v2", **V2_RECIPE)
+    head = analyze(model, 320).totals["macs"] - analyze(model.backbone, 320).totals["macs"]
+    assert totals["head_macs"] == head
+    assert maps[0].predictor_macs == 2 * (20 * 20 * 576 * 9) + 20 * 20 * 576 * (243 + 12)   # dw twice, both 1×1s
+    fig = heads.ssdlite_head()
+    gids, shown = by_gid(fig), texts(fig)
+    sides = [gids[f"ssdlite:map:{i}"].get_width() for i in range(6)]
+    assert sides == pytest.approx([s / 20 * sides[0] for s in (20, 10, 5, 3, 2, 1)])
+    assert f"{totals['boxes']:,} default boxes" in shown and f"{millions(head)} MACs" in shown
+    assert "× 81 = 486 scores" in shown and "× 4 = 12 offsets" in shown
+
+
+def test_lraspp_head_reads_row_8_at_the_cityscapes_crop():
+    """V3-Large RF2 at 1025 × 2049: C5 (480 wide after RF2) at output stride 16 is 65 × 129, the
+    stride-8 skip 129 × 257; the head is four 1×1 convolutions."""
+    from mnlab.models.segmentation import lraspp
+    rows = heads.lraspp_rows()
+    cbr, gate = rows["head.cbr.0:conv2d"], rows["head.scale.1:conv2d"]
+    assert cbr["in"] == (1, 480, 65, 129) and rows["head.low_classifier:conv2d"]["in"] == (1, 120, 129, 257)
+    assert cbr["macs"] == 65 * 129 * 480 * 128 and gate["macs"] == 480 * 128
+    assert rows["output:interpolate"]["out"] == (1, 19, 1025, 2049)
+    model = lraspp("mobilenet_v3_large", reduced_tail="segmentation")
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.head.modules())
+    shown = texts(heads.lraspp_head())
+    assert convs == 4 and f"the whole head is {convs} convolutions" in shown
+    assert f"{millions(cbr['macs'])} MACs" in shown and "61,440 MACs" in shown and "BN · ReLU" in shown
+
+
+def test_kernel_fusion_groups_every_op_of_both_blocks():
+    fig = runtime.kernel_fusion()
+    gids, shown = by_gid(fig), texts(fig)
+    for prefix, n_ops, n_kernels in [("v2", 3 + 3 + 2 + 1, 4), ("v3", 3 + 3 + 6 + 2 + 1, 5)]:
+        assert sum(g.startswith(f"{prefix}:op:") for g in gids) == n_ops
+        assert sum(g.startswith(f"{prefix}:kernel:") for g in gids) == n_kernels
+        assert f"{n_ops} ops → {n_kernels} kernels" in shown
+    assert "squeeze-and-excite, 960\n(squeeze to 240, ReLU, h-sigmoid)" in shown
+    assert "1×1 conv 24→144\n+ BN folded, ReLU6" in shown and "1×1 conv 144→24\n+ BN folded" in shown
+
+
+def test_latency_predictors_counts_mobilenet_v2_by_hand():
+    """MobileNetV2's ops: stem conv-BN-ReLU6, block 1 without expansion (5 ops), 16 blocks of 8,
+    10 adds, the last conv (3), pool, classifier = 151; kernels 1 + 17 + 17 + 16 + 10 + 1 + 1 + 1 = 64."""
+    from mnlab.analysis.predict import KernelModel, LookupTable, MacsLinear, Roofline
+    seen = runtime.predicted_network()
+    assert len(seen["ops"]) == 3 + 5 + 16 * 8 + 10 + 3 + 1 + 1 == 151
+    assert len(seen["kernels"]) == 1 + 17 + 17 + 16 + 10 + 1 + 1 + 1 == 64
+    fig = runtime.latency_predictors()
+    gids, shown = by_gid(fig), texts(fig)
+    assert sum(g.startswith("ops:") for g in gids) == 151 and sum(g.startswith("kernels:") for g in gids) == 64
+    assert "34 pointwise, 17 depthwise, 10 elementwise, 1 conv, 1 pool, 1 linear" in shown
+    assert f"one number: {millions(analyze(mobilenet_v2().eval(), 224).totals['macs'])} MACs" in shown
+    for predictor in (MacsLinear, Roofline, LookupTable, KernelModel):
+        assert predictor.name in shown

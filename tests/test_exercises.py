@@ -20,7 +20,7 @@ from torch import nn
 
 import mnlab
 from mnlab import analyze
-from mnlab.diagrams import DIAGRAMS, chapter_diagrams
+from mnlab.diagrams import CHAPTERS, DIAGRAMS, chapter_diagrams
 from mnlab.models import make_divisible, reparameterize
 from mnlab.models.efficientnet_lite import SCALING, efficientnet_lite
 from mnlab.models.layers import InvertedResidual
@@ -45,18 +45,32 @@ def _notebook_markdown(nb: pathlib.Path) -> str:
 
 def _sources() -> list[str]:
     texts = [p.read_text() for p in DRAFTS]
-    for nb in sorted((ROOT / "chapters").glob("0[1-7]_*.ipynb")):
+    for nb in sorted((ROOT / "chapters").glob("0*.ipynb")):
         texts.append(_notebook_markdown(nb))
     return texts
 
 
-def chapter_text(chapter: int) -> str:
+def notebook(chapter) -> pathlib.Path:
+    """Chapter ``chapter``'s notebook (``4`` is 04_…, ``"4b"`` is 04b_…)."""
+    return next((ROOT / "chapters").glob(f"0{chapter}_*.ipynb"))
+
+
+def glued(chapter, name: str) -> str:
+    """The text a chapter's ``{glue:text}`name``` shows, as stored in its executed notebook."""
+    for cell in json.loads(notebook(chapter).read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                return output["data"]["application/papermill.record/text/plain"].strip("'")
+    raise AssertionError(f"chapter {chapter} glues no {name!r}")
+
+
+def chapter_text(chapter) -> str:
     """Chapter ``chapter``'s learning material: its draft while there is one, else the markdown of
     its notebook (where the draft was moved)."""
     drafts = [p for p in DRAFTS if p.name.startswith(f"0{chapter}_")]
     if drafts:
         return drafts[0].read_text()
-    return _notebook_markdown(next((ROOT / "chapters").glob(f"0{chapter}_*.ipynb")))
+    return _notebook_markdown(notebook(chapter))
 
 
 def solution(label: str) -> str:
@@ -98,13 +112,12 @@ def glossary_terms() -> set[str]:
 
 def test_every_chapter_has_its_material_once():
     """A draft is deleted when it is moved: a chapter has a draft or its notebook has the material."""
-    for chapter in range(1, 8):
+    for chapter in CHAPTERS:
         drafted = any(p.name.startswith(f"0{chapter}_") for p in DRAFTS)
-        notebook = _notebook_markdown(next((ROOT / "chapters").glob(f"0{chapter}_*.ipynb")))
-        assert drafted != ("## What you will learn" in notebook), chapter
+        assert drafted != ("## What you will learn" in _notebook_markdown(notebook(chapter))), chapter
 
 
-@pytest.mark.parametrize("chapter", range(1, 8))
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_draft_has_objectives_key_idea_summary_and_exercises(chapter):
     text = chapter_text(chapter)
     objectives = [l for l in section(chapter, "What you will learn").splitlines() if l.startswith("- ")]
@@ -132,7 +145,7 @@ def test_glossary_has_twenty_terms_and_every_term_link_resolves():
                  "netadapt", "roofline", "arithmetic intensity", "int8 per-channel quantization",
                  "onnx runtime", "xnnpack", "executorch", "litert"):
         assert must in terms, must
-    for name, text in [*((c, chapter_text(c)) for c in range(1, 8)), ("glossary", GLOSSARY.read_text())]:
+    for name, text in [*((c, chapter_text(c)) for c in CHAPTERS), ("glossary", GLOSSARY.read_text())]:
         for role in re.findall(r"\{term\}`([^`]+)`", text):
             target = re.search(r"<([^>]+)>", role)
             assert (target.group(1) if target else role).lower() in terms, (name, role)
@@ -364,3 +377,51 @@ def test_ch7_pareto_roofline_and_rates():
     states(solution("ex-ch7-roofline"), f"= {peak // bandwidth} FLOPs per byte", f"= {min(peak, 2.2 * bandwidth):g} GFLOP/s",
            f"= {min(peak, 55.5 * bandwidth):g} GFLOP/s")
     states(solution("ex-ch7-gmacs"), f"= {0.3 / 0.0075:g} GMAC/s", f"= {0.6 / 0.010:g} GMAC/s")
+
+
+# ------------------------------------------------------------------ chapter 4b (answers glued by the notebook)
+
+
+def test_ch4b_predictor_and_filters_by_hand():
+    """The stated hand counts equal the models' parameters, and the glued answers are those counts."""
+    from mnlab.models.detection import ssd
+    from mnlab.studies.backbones import V2_RECIPE, segmenter
+    c4 = ssd("mobilenet_v2", **V2_RECIPE).class_head[0]
+    by_hand = 9 * 576 + 2 * 576 + 576 * 243 + 243
+    assert sum(p.numel() for p in c4.parameters()) == by_hand
+    assert glued("4b", "ch4b_ex_c4_params") == f"{by_hand:,}"
+    assert glued("4b", "ch4b_ex_c4_regular") == f"{9 * 576 * 243 + 243:,}"
+    states(solution("ex-ch4b-predictor"), "Depthwise 9 · 576, BatchNorm 2 · 576, then 576 · 243 + 243",
+           "9 · 576 · 243 + 243")
+    heads = {n: sum(p.numel() for p in segmenter(n).head.parameters()) for n in (7, 8)}
+    assert heads[7] - heads[8] == 2 * 480 * 128 + 2 * 128 + 128 * 19
+    assert glued("4b", "ch4b_ex_f_params") == glued("4b", "ch4b_ex_f_hand") == f"{heads[7] - heads[8]:,}"
+    states(solution("ex-ch4b-filters"), "gain 480 · 128 weights, the branch's BatchNorm 2 · 128", "128 · 19")
+
+
+def test_ch4b_output_stride_and_torchvision():
+    from mnlab.models.detection import ssd, ssdlite320_mobilenet_v3_large
+    from mnlab.models.segmentation import deeplabv3
+    os8 = analyze(deeplabv3("mobilenet_v2", output_stride=8, aspp=False).eval(), 513).totals
+    os16 = analyze(deeplabv3("mobilenet_v2", aspp=False).eval(), 513).totals
+    assert os8["params"] == os16["params"]
+    assert glued("4b", "ch4b_ex_os8_x") == f"{os8['macs'] / os16['macs']:.2f}"
+    params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    tv = ssd("mobilenet_v3_large", reduced_tail="detection", num_classes=91)
+    assert params(tv) == params(ssdlite320_mobilenet_v3_large()) and glued("4b", "ch4b_tv_ssd_params") == f"{params(tv):,}"
+    three = ssd("mobilenet_v3_large", reduced_tail="detection", num_classes=91, anchors=(3, 6, 6, 6, 6, 6))
+    assert glued("4b", "ch4b_tv_ssd_v3r") == f"{params(three):,}"
+
+
+# ------------------------------------------------------------------ chapter 8
+
+
+def test_ch8_fusion_by_hand():
+    """The solution names the nine ops and four kernels; the splitter finds exactly those."""
+    from mnlab.analysis.kernels import fusion
+    groups = fusion(analyze(InvertedResidual(24, 24, 144, 1).eval(), (1, 24, 56, 56)))
+    assert [len(ops) for _, ops in groups] == [3, 3, 2, 1]
+    assert glued(8, "ch8_ex_ops") == "9" and glued(8, "ch8_ex_kernels") == "4"
+    states(solution("ex-ch8-fusion"), "1×1 conv, BatchNorm, ReLU6, depthwise 3×3 conv, BatchNorm, ReLU6, 1×1 conv, "
+           "BatchNorm, add", "the expansion (conv + BN + ReLU6), the depthwise (conv + BN + ReLU6), the projection "
+           "(conv + BN; it is linear) and the add")

@@ -10,7 +10,7 @@ from mnlab.analysis import analyze
 from mnlab.analysis import kernel_bank
 from mnlab.analysis.kernel_bank import EMPTY, KernelBank
 from mnlab.analysis.kernel_space import SAMPLED_KINDS, neighbours, sample_kernel
-from mnlab.analysis.kernels import Kernel, build_kernel, kernel_features, kernels, ops
+from mnlab.analysis.kernels import Kernel, build_kernel, fusion, kernel_features, kernels, ops
 from mnlab.analysis.predict import (Description, KernelModel, LookupTable, MacsLinear, Roofline, accuracy,
                                     describe)
 from mnlab.models import create_model
@@ -46,6 +46,23 @@ def test_ops_keep_batchnorm_and_activations_apart():
                                              "batchnorm"]
     fused = kernels(report)
     assert [(k.kind, k.act) for k in fused] == [("conv", "hardtanh"), ("depthwise", "hardswish"), ("batchnorm", "")]
+
+
+def test_fusion_lists_every_op_once_under_its_kernel():
+    """One MobileNetV2 block (stride 1, 24 → 144 → 24) by hand: conv-BN-ReLU6 twice, conv-BN, the
+    add — 9 ops in 4 kernels; a V3 block's SE (pool, 1×1, ReLU, 1×1, h-sigmoid, ×) is one kernel."""
+    from mnlab.models.layers import InvertedResidual
+    report = analyze(InvertedResidual(24, 24, 144, 1).eval(), (1, 24, 56, 56))
+    groups = fusion(report)
+    assert [k for k, _ in groups] == kernels(report)
+    assert [op for _, group in groups for op in group] == ops(report)
+    assert [[op.kind for op in group] for _, group in groups] == [
+        ["pointwise", "batchnorm", "activation"], ["depthwise", "batchnorm", "activation"],
+        ["pointwise", "batchnorm"], ["elementwise"]]
+    se_block = create_model("mobilenet_v3_large").features[14].eval()
+    se_kernel, se_ops = next((k, g) for k, g in fusion(analyze(se_block, (1, 160, 7, 7))) if k.kind == "se")
+    assert [op.kind for op in se_ops] == ["pool", "pointwise", "activation", "pointwise", "activation", "elementwise"]
+    assert (se_kernel.c_in, se_kernel.mid) == (960, 240)
 
 
 def test_kernel_key_round_trip_and_rebuilt_module_counts_the_same():

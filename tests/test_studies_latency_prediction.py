@@ -149,3 +149,27 @@ def test_search_results_are_stored_by_their_widths(tmp_path, monkeypatch):
         ls.measure_widths({"start": ls.V2Widths.of(0.75)}, backend="deploy", cache=cache, measure=False)
     again = ls.measure_widths({"start": ls.V2Widths.of(0.5)}, backend="deploy", cache=cache, measure=False)
     assert again.latency_ms.iloc[0] == first.latency_ms.iloc[0]
+
+
+def test_widths_are_read_back_from_their_spec():
+    for widths in (ls.V2Widths.of(1.0), ls.V2Widths.of(0.35).shrunk(("hidden", 3), 0.5)):
+        assert ls.V2Widths.from_spec(widths.spec) == widths
+    with pytest.raises(ValueError, match="spec must be 'stem/outs/hidden/head'"):
+        ls.V2Widths.from_spec("32/16-24/1280")
+
+
+def test_exported_figures_read_the_stored_search():
+    """``make figures`` rebuilds chapter 8's figures from chapters/data: the width figure shows
+    MobileNetV2, NetAdapt's result and the uniform multiplier nearest it in the stored run."""
+    from mnlab.plots import latency_prediction as plots
+
+    assert set(plots.FIGURES) == {"latency_predictions", "latency_netadapt_widths"}
+    path = plots.DATA / lp.SEARCH_CSV
+    stored = pd.read_csv(path)
+    backend = plots.stored_backend(path)
+    assert backend == stored.sort_values("measured_at").backend.iloc[-1]
+    networks = plots.stored_search(path, backend)
+    assert list(networks)[:2] == ["MobileNetV2 1.0", "NetAdapt"] and list(networks)[2].startswith("uniform α=")
+    assert networks["MobileNetV2 1.0"] == ls.V2Widths.of(1.0)
+    alpha = float(list(networks)[2].split("=")[1])
+    assert networks[list(networks)[2]] == ls.V2Widths.of(alpha)

@@ -8,7 +8,7 @@ works on any ``nn.Module`` and never on a model's name:
 
 * :func:`ops` — one :class:`Kernel` per counted op (conv, BatchNorm, activation, add, pool, …):
   what a per-op lookup table sums (nn-Meter's "no fusion" baseline).
-* :func:`kernels` — BatchNorm folded into the conv before it, an activation grouped with the
+* :func:`kernels` (and :func:`fusion`, which lists each kernel's ops) — BatchNorm folded into the conv before it, an activation grouped with the
   conv or linear layer that produced its input, and a squeeze-and-excite block (global pool →
   1×1 → act → 1×1 → gate → rescale) kept as one kernel, as nn-Meter treats it.
 
@@ -197,33 +197,42 @@ def _se_kernel(rows: list) -> Kernel:
                   act=f"{inner}+{outer}", mid=mid)
 
 
+def fusion(report) -> list[tuple[Kernel, list[Kernel]]]:
+    """Each kernel of ``report`` with the ops it runs (as :func:`ops` lists them), in order: the
+    rule of :func:`kernels`, spelled out op by op (how chapter 8's fusion diagram is drawn)."""
+    rows = [r for r in report.layers.itertuples(index=False) if r.kind != "shape"]
+    result: list[tuple[Kernel, list[Kernel]]] = []
+    i = 0
+    while i < len(rows):
+        end = _se_end(rows, i)
+        if end is not None:
+            result.append((_se_kernel(rows[i:end + 1]), [_op_kernel(r) for r in rows[i:end + 1]]))
+            i = end + 1
+            continue
+        kernel, produced = _op_kernel(rows[i]), tuple(rows[i].output_shape)
+        group = [kernel]
+        if kernel.kind in ("conv", "depthwise", "pointwise", "grouped", "linear"):
+            for follower in ("batchnorm", "activation"):
+                nxt = rows[i + 1] if i + 1 < len(rows) else None
+                if nxt is not None and nxt.kind == follower and tuple(nxt.input_shape) == produced:
+                    group.append(_op_kernel(nxt))
+                    if follower == "activation":
+                        kernel = Kernel(**{**kernel.__dict__, "act": group[-1].act})
+                    i += 1
+        result.append((kernel, group))
+        i += 1
+    return result
+
+
 def kernels(report) -> list[Kernel]:
     """The kernels of ``report`` as a fusing runtime executes them (module docstring).
 
     ``report`` is an :func:`~mnlab.analysis.analyze` report with BatchNorm counted (the
     default): a BatchNorm right after a conv or linear layer, on its output, is folded into it
-    here; one that follows anything else stays a kernel of its own.
+    here; one that follows anything else stays a kernel of its own. :func:`fusion` gives the
+    ops each kernel runs.
     """
-    rows = [r for r in report.layers.itertuples(index=False) if r.kind != "shape"]
-    result: list[Kernel] = []
-    i = 0
-    while i < len(rows):
-        end = _se_end(rows, i)
-        if end is not None:
-            result.append(_se_kernel(rows[i:end + 1]))
-            i = end + 1
-            continue
-        kernel, produced = _op_kernel(rows[i]), tuple(rows[i].output_shape)
-        if kernel.kind in ("conv", "depthwise", "pointwise", "grouped", "linear"):
-            for follower in ("batchnorm", "activation"):
-                nxt = rows[i + 1] if i + 1 < len(rows) else None
-                if nxt is not None and nxt.kind == follower and tuple(nxt.input_shape) == produced:
-                    if follower == "activation":
-                        kernel = Kernel(**{**kernel.__dict__, "act": _op_kernel(nxt).act})
-                    i += 1
-        result.append(kernel)
-        i += 1
-    return result
+    return [kernel for kernel, _ in fusion(report)]
 
 
 class _SqueezeExcite(nn.Module):

@@ -16,8 +16,12 @@ from typing import Callable, NamedTuple
 
 from matplotlib.figure import Figure
 
-from mnlab.diagrams import lineage, mobileone, residual, scaling, separable
+from mnlab.diagrams import heads, lineage, mobileone, residual, runtime, scaling, separable
 from mnlab.diagrams.style import PALETTE, save_svg
+
+
+#: The book's chapters, as the diagrams name them (chapter 4b: MobileNets as backbones).
+CHAPTERS: tuple[int | str, ...] = (1, 2, 3, 4, "4b", 5, 6, 7, 8)
 
 
 class Diagram(NamedTuple):
@@ -25,7 +29,7 @@ class Diagram(NamedTuple):
     caption for the chapter's ``figure`` directive."""
 
     draw: Callable[[], Figure]
-    chapters: tuple[int, ...]
+    chapters: tuple[int | str, ...]
     caption: str
     key_idea: bool = False
 
@@ -49,6 +53,10 @@ DIAGRAMS: dict[str, Diagram] = {
                         "the expansion, a linear projection and the shortcut.", True),
     "v3_last_stage": Diagram(residual.v3_last_stage, (4,), "MobileNetV3's Figure 5: the original last stage "
                              "against the efficient one, every layer counted."),
+    "ssdlite_head": Diagram(heads.ssdlite_head, ("4b",), "SSDLite on MobileNetV2: two maps read from the "
+                            "backbone, four made by extra layers, a separable box and class predictor on each.", True),
+    "lraspp_head": Diagram(heads.lraspp_head, ("4b",), "LR-ASPP on MobileNetV3-Large: a gated 1×1 branch on C5 "
+                           "and a stride-8 skip, each mapped to the classes and summed."),
     "compound_scaling": Diagram(scaling.compound_scaling, (5,), "Width, depth and resolution scaled one at a time "
                                 "and together, from the Lite scaling table.", True),
     "lite_block": Diagram(scaling.lite_block, (5,), "EfficientNet-B0's block and EfficientNet-Lite's: squeeze-and-"
@@ -61,13 +69,17 @@ DIAGRAMS: dict[str, Diagram] = {
                        "a network cheaper.", True),
     "lineage_next": Diagram(functools.partial(lineage.lineage, 2019, 2024), (7,), "What came next: MobileNetV4, FastViT, "
                             "RepViT and EfficientFormer beside the networks they build on."),
+    "kernel_fusion": Diagram(runtime.kernel_fusion, (8,), "Two blocks as written and as run: BatchNorm folded "
+                             "into the convolution, the activation fused, squeeze-and-excite one kernel.", True),
+    "latency_predictors": Diagram(runtime.latency_predictors, (8,), "MobileNetV2 as the four latency predictors "
+                                  "read it: one number, its kernels, its ops, its kernels by type."),
 }
 
 
-def chapter_diagrams(chapter: int) -> dict[str, Diagram]:
-    """The diagrams chapter ``chapter`` shows, its key idea first."""
-    if chapter not in range(1, 8):
-        raise ValueError(f"chapter must be an integer 1–7, got {chapter!r}")
+def chapter_diagrams(chapter: int | str) -> dict[str, Diagram]:
+    """The diagrams chapter ``chapter`` (one of :data:`CHAPTERS`) shows, its key idea first."""
+    if isinstance(chapter, bool) or chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {', '.join(map(str, CHAPTERS))}, got {chapter!r}")
     shown = {name: d for name, d in DIAGRAMS.items() if chapter in d.chapters}
     return dict(sorted(shown.items(), key=lambda item: not (item[1].key_idea and item[1].chapters[0] == chapter)))
 
@@ -86,4 +98,4 @@ def render_all(directory: str | pathlib.Path, names: list[str] | None = None) ->
     return [save_svg(render(name), directory / f"{name}.svg") for name in (names or list(DIAGRAMS))]
 
 
-__all__ = ["DIAGRAMS", "Diagram", "PALETTE", "chapter_diagrams", "render", "render_all"]
+__all__ = ["CHAPTERS", "DIAGRAMS", "Diagram", "PALETTE", "chapter_diagrams", "render", "render_all"]

@@ -1,6 +1,8 @@
 """Figures of the backbones chapter (4b): where the heads attach, backbone against head."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -69,3 +71,39 @@ def plot_backbone_head(table: pd.DataFrame, backbone: str, head: str, *, xlabel:
     if title:
         ax.set_title(title)
     return fig
+
+
+#: What reads each tap, as chapter 4b's attachment figure labels it (tap names:
+#: :data:`mnlab.models.backbones.TAPS`).
+HEADS_AT_TAPS = {
+    "mobilenet_v2": {"C4": "SSDLite map 1", "C5": "SSDLite map 2, extra layers",
+                     "penultimate": "DeepLabv3, R-ASPP, LR-ASPP (V2*)", "stride8_dw": "LR-ASPP skip"},
+    "mobilenet_v3_large": {"C4": "SSDLite map 1", "C5": "SSDLite map 2, extra layers; R-ASPP, LR-ASPP",
+                           "stride8_dw": "LR-ASPP skip", "stride8": "torchvision's LR-ASPP skip"},
+}
+#: The axis label of the stored latency split (``chapters/data/backbones_latency.csv``).
+LATENCY_XLABEL = "ms (batch 1, one thread, deploy form)"
+
+
+def _attachments() -> Figure:
+    from mnlab.studies.backbones import attachment_blocks
+    return plot_attachments({name: attachment_blocks(name) for name in HEADS_AT_TAPS}, HEADS_AT_TAPS)
+
+
+def _cost_split() -> Figure:
+    from mnlab.studies.backbones import cost_split
+    return plot_backbone_head(cost_split(), "backbone_macs", "head_macs", xlabel="billions of MACs", scale=1e9)
+
+
+def _latency_split() -> Figure:
+    from mnlab.studies.backbones import stored_latency_split
+    path = Path(__file__).resolve().parents[2] / "chapters" / "data" / "backbones_latency.csv"
+    if not path.exists():
+        raise ValueError(f"{path} is missing; chapter 4b stores it (`make book EXECUTE=1`)")
+    return plot_backbone_head(stored_latency_split(path, remeasure=False), "backbone_ms", "head_ms",
+                              xlabel=LATENCY_XLABEL)
+
+
+#: Chapter 4b's figures, from counts and the stored timings (``make figures``).
+FIGURES = {"backbones_attachments": _attachments, "backbones_cost_split": _cost_split,
+           "backbones_latency_split": _latency_split}

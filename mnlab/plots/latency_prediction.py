@@ -1,9 +1,12 @@
 """Chapter 8's figures: predicted against measured latency, and where NetAdapt put the channels.
 
 Each function takes the data the chapter computed (:mod:`mnlab.studies.latency_prediction`,
-:mod:`mnlab.studies.latency_search`) and returns a ``Figure``.
+:mod:`mnlab.studies.latency_search`) and returns a ``Figure``; :data:`FIGURES` rebuilds both of
+the chapter's figures from its stored data (``chapters/data/latency_*.csv``), never timing anything.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,3 +51,56 @@ def plot_widths(networks: dict) -> Figure:
     ax.set(ylabel="channels", yscale="log", title="Expansion widths per block, and the stem and head")
     ax.legend(fontsize=8)
     return fig
+
+
+# --------------------------------------------------------------------------- exported (make figures)
+
+DATA = Path(__file__).resolve().parents[2] / "chapters" / "data"
+
+
+def stored_backend(path: Path) -> str:
+    """The backend of the most recently measured rows of a stored table (``backend`` and
+    ``measured_at`` columns): the figures follow the chapter's latest measurement."""
+    table = pd.read_csv(path, usecols=["backend", "measured_at"])
+    if table.empty:
+        raise ValueError(f"{path} holds no measurement; run the chapter with `make book EXECUTE=1`")
+    return str(table.sort_values("measured_at").backend.iloc[-1])
+
+
+def stored_search(path: Path, backend: str) -> dict:
+    """The stored NetAdapt comparison (``latency_netadapt.csv``): MobileNetV2, NetAdapt's result
+    and the uniform multiplier whose fastest run (``best_ms``) is nearest NetAdapt's, as the
+    chapter picks it; each network's widths are read back from its key (``name [spec]``), the
+    latest row of each name on the stored machine."""
+    from mnlab.analysis.kernel_bank import read_table, stored_machine
+    from mnlab.studies.latency_search import SEARCH_COLUMNS, V2Widths
+
+    rows = stored_machine(read_table(path, SEARCH_COLUMNS), backend, None).sort_values("measured_at")
+    rows = rows.assign(name=rows.key.str.split(" [", regex=False).str[0],
+                       widths=[V2Widths.from_spec(k.split(" [", 1)[1].rstrip("]")) for k in rows.key])
+    latest = rows.groupby("name").tail(1).set_index("name")
+    uniform = latest[latest.index.str.startswith("uniform")]
+    nearest = (uniform.best_ms - latest.best_ms["NetAdapt"]).abs().idxmin()
+    return {name: latest.widths[name] for name in ("MobileNetV2 1.0", "NetAdapt", nearest)}
+
+
+def _predictions() -> Figure:
+    from mnlab.analysis.kernel_bank import KernelBank
+    from mnlab.studies import latency_prediction as lp
+
+    backend = stored_backend(DATA / lp.DATASET_CSV)
+    data = lp.measure_dataset(lp.dataset_configs(), backend=backend, cache=DATA / lp.DATASET_CSV, measure=False,
+                              progress=False)
+    bank = KernelBank(backend, cache=DATA / lp.KERNELS_CSV, measure=False, progress=False)
+    _, predictions = lp.evaluate(lp.predictors(bank), lp.describe_dataset(data), data, "by family")
+    return plot_predictions(predictions, title=f"Held out by family: trained on the search space ({backend}, 1 thread)")
+
+
+def _widths() -> Figure:
+    from mnlab.studies.latency_prediction import SEARCH_CSV
+
+    return plot_widths(stored_search(DATA / SEARCH_CSV, stored_backend(DATA / SEARCH_CSV)))
+
+
+#: Chapter 8's figures, rebuilt from the stored measurements (``make figures``).
+FIGURES = {"latency_predictions": _predictions, "latency_netadapt_widths": _widths}

@@ -67,6 +67,16 @@ class V2Widths:
         return "/".join([str(self.stem), "-".join(map(str, self.outs)), "-".join(map(str, self.hidden)),
                          str(self.head)])
 
+    @classmethod
+    def from_spec(cls, spec: str) -> "V2Widths":
+        """The widths :attr:`spec` wrote (how a stored search result is read back)."""
+        parts = spec.split("/")
+        try:
+            stem, outs, hidden, head = parts
+            return cls(int(stem), tuple(map(int, outs.split("-"))), tuple(map(int, hidden.split("-"))), int(head))
+        except ValueError:
+            raise ValueError(f"spec must be 'stem/outs/hidden/head' with '-' between widths, got {spec!r}") from None
+
     def layers(self) -> list[tuple[str, int]]:
         """The widths NetAdapt may shrink: (name, index); the t = 1 block's hidden is its input."""
         return ([("stem", 0)] + [("outs", i) for i in range(len(self.outs))]
