@@ -31,6 +31,7 @@ from mnlab.analysis import analyze, measure_latency
 from mnlab.analysis.deployment import check_backend
 from mnlab.analysis.latency import check_threads, environment, machine_fingerprint
 from mnlab.models import check_model_name, create_model, default_resolution, family, reparameterize
+from mnlab.storage import write_atomic, write_csv
 from mnlab.validation import check_int, check_real
 
 #: Where the sweep caches its rows unless told otherwise.
@@ -167,7 +168,7 @@ def _complete_lines(path: Path) -> str:
         warnings.warn(f"zoo cache {str(path)!r}: dropped {len(lines) - len(kept)} line(s) cut off mid-way "
                       f"(an interrupted write); they will be measured again", stacklevel=4)
         text = "".join(kept)
-        _write_text(path, text)
+        write_atomic(path, text)
     return text
 
 
@@ -202,19 +203,12 @@ def _cached(table: pd.DataFrame) -> dict:
     return {_key(row): row for row in usable.to_dict("records")}
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_cache(path: Path, table: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = table.copy()
     for column in INT_COLUMNS:
         if table[column].notna().all():
             table[column] = table[column].astype("int64")
-    _write_text(path, table.to_csv(index=False))
+    write_csv(table, path)
 
 
 def _check_writable(path: Path) -> None:

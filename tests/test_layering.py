@@ -1,7 +1,7 @@
 """The package's layering, read from every import statement in mnlab/ (also those inside
 functions): each part imports only the parts below it (README, "Layout").
 
-    validation  <  models  <  analysis  <  training, papers, zoo  <  claims, mnlab (the facade)
+    validation, storage  <  models  <  analysis  <  training, papers, zoo  <  claims, mnlab (the facade)
                 <  studies  <  plots, book, diagrams, cli, explorer, sphinxext
 
 and mnlab.analysis never imports mnlab.models (it works on any nn.Module), although it sits
@@ -14,7 +14,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "mnlab"
-RANK = {"validation": 0, "models": 1, "analysis": 2, "training": 3, "papers": 3, "zoo": 3,
+RANK = {"validation": 0, "storage": 0, "models": 1, "analysis": 2, "training": 3, "papers": 3, "zoo": 3,
         "claims": 4, "mnlab": 4, "studies": 5,
         "plots": 6, "book": 6, "diagrams": 6, "cli": 6, "explorer": 6, "sphinxext": 6}
 TOP = max(RANK.values())

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from mnlab.analysis.kernels import Kernel, build_kernel
 from mnlab.analysis.deployment import check_backend
 from mnlab.analysis.latency import check_threads, compare_latency, environment, machine_fingerprint
+from mnlab.storage import write_csv
 
 #: Columns of a bank's CSV.
 COLUMNS = ["key", "kind", "latency_ms", "best_ms", "spread", "backend", "threads", "cpu",
@@ -105,7 +106,7 @@ class KernelBank:
             self.latencies.update({r["key"]: r[self.statistic] for r in rows})
             self.table = pd.concat([self.table, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
             if self.path is not None:
-                write_table(self.path, self.table)
+                write_csv(self.table, self.path)
             bar.update(len(part))
         bar.close()
 
@@ -132,8 +133,3 @@ def stored_machine(table: pd.DataFrame, backend: str, fingerprint: str | None) -
     return rows[rows.fingerprint == fingerprint]
 
 
-def write_table(path: Path, table: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)

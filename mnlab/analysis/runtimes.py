@@ -40,6 +40,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from mnlab.storage import write_atomic
+
 #: What each backend needs beyond torch, as import name → pip name.
 REQUIREMENTS = {
     "eager": {},
@@ -128,14 +130,6 @@ def export_onnx(form: nn.Module, x: torch.Tensor, path: Path) -> None:
         torch.onnx.export(form, (x,), buffer, dynamo=False, opset_version=ONNX_OPSET,
                           input_names=["input"], output_names=["output"], do_constant_folding=True)
     write_atomic(path, buffer.getvalue())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def ort_session(path: Path, threads: int, *, profile_prefix: str | None = None,

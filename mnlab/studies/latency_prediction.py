@@ -228,7 +228,7 @@ def measure_dataset(configs: list[Config], *, backend: str = "onnxruntime", cach
     every chunk; ``measure=False`` reads what it holds, whatever machine measured it, and raises
     ``ValueError`` for a configuration it lacks.
     """
-    from mnlab.analysis.kernel_bank import write_table
+    from mnlab.storage import write_csv
 
     table, done, missing = cached_rows(cache, COLUMNS, [c.key for c in configs], backend, threads, measure)
     todo = [c for c in configs if c.key in set(missing)]
@@ -242,7 +242,7 @@ def measure_dataset(configs: list[Config], *, backend: str = "onnxruntime", cach
         table = pd.concat([table, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
         done = pd.concat([done, pd.DataFrame(rows).set_index("key")])
         if cache is not None:
-            write_table(Path(cache), table)
+            write_csv(table, cache)
         bar.update(len(part))
     bar.close()
     return done.loc[[c.key for c in configs]].reset_index()[COLUMNS].infer_objects()

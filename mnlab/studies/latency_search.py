@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from torch import nn
@@ -170,7 +169,7 @@ def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime
     one row per network, ``key`` its name. A network is stored under its name and its widths
     (:attr:`V2Widths.spec`), so a search that ends elsewhere is never read as the old result."""
     from mnlab.analysis import analyze
-    from mnlab.analysis.kernel_bank import write_table
+    from mnlab.storage import write_csv
 
     keyed = {f"{name} [{widths.spec}]": widths for name, widths in networks.items()}   # a new result, a new row
     table, done, missing = cached_rows(cache, SEARCH_COLUMNS, list(keyed), backend, threads, measure)
@@ -182,5 +181,5 @@ def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime
         table = pd.concat([table, pd.DataFrame(rows, columns=SEARCH_COLUMNS)], ignore_index=True)
         done = pd.concat([done, pd.DataFrame(rows).set_index("key")])
         if cache is not None:
-            write_table(Path(cache), table)
+            write_csv(table, cache)
     return done.loc[list(keyed)].reset_index()[SEARCH_COLUMNS].infer_objects().assign(key=list(networks))

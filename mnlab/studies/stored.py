@@ -18,6 +18,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from mnlab.storage import write_csv
+
 #: The columns :func:`machine_columns` adds to every stored row.
 MACHINE_COLUMNS = ("cpu", "logical_cores", "threads", "cpu_capability", "torch", "measured_at")
 
@@ -30,15 +32,6 @@ def machine_columns(threads: int = 1) -> dict:
     return {"cpu": cpu_model(), "logical_cores": os.cpu_count() or 1, "threads": int(threads),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
             "measured_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
-
-
-def write_csv(table: pd.DataFrame, path: str | os.PathLike, float_format: str | None = None) -> None:
-    """Write ``table`` to ``path`` atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format=float_format)
-    os.replace(tmp, path)
 
 
 def stored_tables(paths: dict[str, str | os.PathLike], remeasure: bool,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mnlab.papers import figure
-from mnlab.studies.stored import write_csv
+from mnlab.storage import write_csv
 from mnlab.zoo import COLUMNS, default_configs, zoo_sweep
 from mnlab.validation import check_int
 
