@@ -9,7 +9,7 @@ from torch import nn
 
 import mnlab
 from mnlab.claims import ClaimFailed, check
-from mnlab.models.backbones import backbone
+from mnlab.models.backbones import LastOutput, backbone
 from mnlab.models.detection import ssd
 from mnlab.models.segmentation import deeplabv3, lraspp, raspp
 from mnlab.papers import figure
@@ -141,6 +141,20 @@ def test_segmenters_return_logits_at_input_size():
     assert set(out) == {"out"} and "aux" in mnlab.create_model("deeplabv3_mobilenet_v3_large").eval()(
         torch.randn(1, 3, 64, 64))
 
+
+
+def test_last_output_gives_one_tensor_of_each_kind_of_network():
+    """LastOutput (what a deployed backend times): the detector's boxes and scores side by side,
+    the segmenter's logits, the backbone's last tap."""
+    x = torch.randn(1, 3, 96, 96)
+    detector = ssd("mobilenet_v3_small", num_classes=5).eval()
+    segmenter, features = lraspp("mobilenet_v3_small", num_classes=3).eval(), backbone("mobilenet_v2").eval()
+    with torch.no_grad():
+        boxes = detector(x)
+        assert torch.equal(LastOutput(detector)(x), torch.cat([boxes["bbox_regression"], boxes["cls_logits"]], 2))
+        assert LastOutput(detector)(x).shape[-1] == 4 + 5
+        assert torch.equal(LastOutput(segmenter)(x), segmenter(x)["out"])
+        assert torch.equal(LastOutput(features)(x), features(x)["C5"])
 
 @pytest.mark.parametrize("call, argument", [
     (lambda: backbone("mobilenet_v2", output_stride=12), "output_stride"),

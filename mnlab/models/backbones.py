@@ -235,3 +235,19 @@ def backbone(name: str = "mobilenet_v2", *, taps=("C4", "C5"), width_mult: float
         stride = strides[t.index - 1] if t.inner else strides[t.index]
         chosen[tap] = Tap(t.index, t.inner, t.channels, stride)
     return Backbone(features, chosen)
+
+
+class LastOutput(nn.Module):
+    """A detector, segmenter or backbone with one tensor out, as a deployed backend
+    (:func:`mnlab.analysis.deploy`) needs: a detector's box and class outputs concatenated, a
+    segmenter's logits, a backbone's last feature map."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        if "bbox_regression" in out:
+            return torch.cat([out["bbox_regression"], out["cls_logits"]], dim=2)
+        return out["out"] if "out" in out else list(out.values())[-1]

@@ -22,7 +22,7 @@ from mnlab.analysis import analyze, compare_latency
 from mnlab.analysis.latency import environment
 from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import create_model
-from mnlab.models.backbones import BACKBONES, TAPS, backbone
+from mnlab.models.backbones import BACKBONES, TAPS, LastOutput, backbone
 from mnlab.models.detection import ssd
 from mnlab.models.segmentation import deeplabv3, lraspp, raspp
 from mnlab.papers import FIGURES, figure
@@ -272,21 +272,6 @@ def breakdown_grid(sides=(160, 320, 480, 640, 800, 960)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class _LastOutput(nn.Module):
-    """A detector, segmenter or backbone with one tensor out (the deploy backend needs one):
-    a detector's outputs concatenated, a segmenter's logits, a backbone's last feature map."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        if "bbox_regression" in out:
-            return torch.cat([out["bbox_regression"], out["cls_logits"]], dim=2)
-        return out["out"] if "out" in out else list(out.values())[-1]
-
-
 _TIMED_DETECTORS = ("V1", "V2", "V3", "V3†", "V3-Small", "V3-Small†")   # V3 Table 6, width 1
 # label: (build, input shape) of the timed networks; the segmenters at V3 Table 7's half resolution.
 LATENCY_MODELS = {
@@ -294,17 +279,6 @@ LATENCY_MODELS = {
        for table, row, _, bb, w, r, rec in DETECTORS if table == "V3 Table 6" and row in _TIMED_DETECTORS},
     **{f"Table 7 row {n}": (lambda n=n: segmenter(n), (1, 3, 512, 1024)) for n in (6, 8, 11)},
 }
-
-
-class _Upsample(nn.Module):
-    """A segmenter's last step alone: bilinear upsampling of its logits to the input size."""
-
-    def __init__(self, size: tuple[int, int]):
-        super().__init__()
-        self.size = size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
 
 
 def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFrame:
@@ -316,13 +290,15 @@ def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFram
     models, shapes = {}, {}
     for label, (build, shape) in LATENCY_MODELS.items():
         model = build()
-        models[label], models[label + " | backbone"] = _LastOutput(model), _LastOutput(model.backbone)
+        models[label], models[label + " | backbone"] = LastOutput(model), LastOutput(model.backbone)
         shapes[label] = shapes[label + " | backbone"] = shape
         if hasattr(model, "head_taps"):   # a segmenter: the logits' shape before upsampling
             with torch.no_grad():
                 features = model.backbone(torch.zeros(shape))
                 logits = model.head(*[features[t] for t in model.head_taps])
-            models[label + " | upsample"], shapes[label + " | upsample"] = _Upsample(shape[-2:]), tuple(logits.shape)
+            # the segmenter's last step alone: bilinear upsampling of its logits to the input size
+            upsample = nn.Upsample(size=shape[-2:], mode="bilinear", align_corners=False)
+            models[label + " | upsample"], shapes[label + " | upsample"] = upsample, tuple(logits.shape)
     best = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s, backend="deploy").best_ms
     env = environment(1, "deploy")
     return pd.DataFrame([{"model": label, "total_ms": best[label], "backbone_ms": best[label + " | backbone"],
