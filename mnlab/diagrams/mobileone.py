@@ -17,7 +17,7 @@ from mnlab.models import reparameterize
 #: The S0 unit drawn: ``features[2][2]`` (depthwise 3×3, 128 channels, stride 1) and
 #: ``features[2][3]`` (pointwise 128 → 128): the second unit of stage 2, where every branch exists.
 UNIT, UNIT_INPUT = (2, (2, 3)), (1, 128, 28, 28)
-VARIANTS = {"S0": mobileone_s0, "S1": mobileone_s1, "S2": mobileone_s2, "S3": mobileone_s3, "S4": mobileone_s4}
+MOBILEONE_BUILDERS = {"S0": mobileone_s0, "S1": mobileone_s1, "S2": mobileone_s2, "S3": mobileone_s3, "S4": mobileone_s4}
 
 
 def s0_unit() -> list[MobileOneBlock]:
@@ -94,7 +94,7 @@ def variant_widths() -> dict[str, dict]:
     """Stage widths (output channels of each stage's last block), branch count k and SE flag of
     MobileOne S0–S4, read from the built models."""
     found = {}
-    for name, build in VARIANTS.items():
+    for name, build in MOBILEONE_BUILDERS.items():
         model = build()
         stages = list(model.features)[1:]
         blocks = [m for m in model.modules() if isinstance(m, MobileOneBlock)]

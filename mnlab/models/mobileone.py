@@ -37,7 +37,7 @@ class Variant(NamedTuple):
     se: bool
 
 
-VARIANTS: dict[str, Variant] = {
+MOBILEONE_SPECS: dict[str, Variant] = {
     "mobileone_s0": Variant((0.75, 1.0, 1.0, 2.0), 4, False),
     "mobileone_s1": Variant((1.5, 1.5, 2.0, 2.5), 1, False),
     "mobileone_s2": Variant((1.5, 2.0, 2.5, 4.0), 1, False),
@@ -132,13 +132,13 @@ def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000, width_mult
     ``width_mult`` is accepted only to refuse it with a ``ValueError`` that says so, as every
     other family of the registry takes one.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    if variant not in MOBILEONE_SPECS:
+        raise ValueError(f"variant must be one of {sorted(MOBILEONE_SPECS)}, got {variant!r}")
     if width_mult is not None:
         raise ValueError(f"width_mult is not available for MobileOne, got width_mult={width_mult!r}: "
-                         f"its variant is its width, so pick one of {', '.join(VARIANTS)}")
+                         f"its variant is its width, so pick one of {', '.join(MOBILEONE_SPECS)}")
     num_classes = check_num_classes(num_classes)
-    spec = VARIANTS[variant]
+    spec = MOBILEONE_SPECS[variant]
     widths = [int(base * a) for base, a in zip(BASE_WIDTHS, spec.widths)]
     in_channels = min(64, int(64 * spec.widths[0]))
     # The stem has one conv branch in every variant (k applies to the stages), as in apple/ml-mobileone.

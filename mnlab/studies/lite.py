@@ -141,7 +141,7 @@ def stem_head_savings() -> pd.DataFrame:
 
 
 #: Lite0 and the Lite changes undone one by one, as label → build switches.
-VARIANTS: dict[str, dict] = {
+LITE_CHANGES: dict[str, dict] = {
     "Lite0 (ReLU6, no SE)": {},
     "Lite0 + SE": {"squeeze_excite": True},
     "Lite0 + swish": {"activation": nn.SiLU},
@@ -150,12 +150,12 @@ VARIANTS: dict[str, dict] = {
 
 
 def variant_models() -> dict[str, nn.Module]:
-    """Lite0 with each combination of :data:`VARIANTS`, in eval mode."""
-    return {label: build_lite("efficientnet_lite0", **changes) for label, changes in VARIANTS.items()}
+    """Lite0 with each combination of :data:`LITE_CHANGES`, in eval mode."""
+    return {label: build_lite("efficientnet_lite0", **changes) for label, changes in LITE_CHANGES.items()}
 
 
 def variant_counts(resolution: int = 224) -> pd.DataFrame:
-    """Params, MACs and the other ops (activations, element-wise) of each :data:`VARIANTS` model.
+    """Params, MACs and the other ops (activations, element-wise) of each :data:`LITE_CHANGES` model.
 
     Columns ``variant``, ``params``, ``macs``, ``activation_ops``, ``elementwise_ops``,
     ``global_pools`` (SE's squeezes are global average pools: each is a full pass over a
