@@ -1,5 +1,7 @@
 """The published-figures table and the claims machinery."""
+import inspect
 import math
+import re
 
 import pytest
 
@@ -32,6 +34,15 @@ def test_unknown_key_and_duplicate_and_unparsable():
     with pytest.raises(ValueError, match="parse"):
         papers._parse("about 5")
 
+
+
+def test_each_source_is_defined_once_beside_its_figures():
+    """papers.py is grouped by paper: a section defines its sources with _source, which refuses a
+    key defined twice, and nothing patches SOURCES afterwards."""
+    with pytest.raises(ValueError, match="source 'mobilenet_v1' defined twice"):
+        papers._source("mobilenet_v1", "another citation")
+    assert papers.SOURCES["mobilenet_v1"] == "Howard et al. 2017, MobileNets, arXiv 1704.04861v1"
+    assert not re.search(r"SOURCES\[[\"']", inspect.getsource(papers))   # no SOURCES["key"] = ...
 
 def test_compare_uses_relative_tolerance_or_printed_rounding():
     # 569M printed: rounding ±0.5M; 1% = ±5.69M.
