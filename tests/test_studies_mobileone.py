@@ -84,10 +84,35 @@ def test_interleaved_latency_and_tiny_studies():
     assert list(acts["activation"]) == list(mo.STUDY_ACTIVATIONS) and acts.loc[0, "deploy_vs_relu"] == 1
 
 
-def test_time_forms_pairs_the_two_forms_round_by_round():
-    table = mo.time_forms(["mobileone_s0"], resolution=64, rounds=2, budget_s=0.01)
-    assert list(table.columns) == ["model", "train_ms", "reparam_ms", "speedup"] and table.loc[0, "model"] == "S0"
-    assert table.loc[0, "train_ms"] > 0 and table.loc[0, "reparam_ms"] > 0 and table.loc[0, "speedup"] > 0
+def test_time_forms_pairs_the_two_forms_round_by_round(monkeypatch):
+    """Each round times one variant's two forms together, the variants in turn; the speed-up is the
+    median of the paired ratios, not the ratio of the fastest times. Medians by hand: S0's rounds
+    give train/reparam 10/5, 4/4, 9/3 (ratios 2, 1, 3), S1's 6/2, 6/3, 6/6 (ratios 3, 2, 1)."""
+    medians = {"mobileone_s0": [(10.0, 5.0), (4.0, 4.0), (9.0, 3.0)],
+               "mobileone_s1": [(6.0, 2.0), (6.0, 3.0), (6.0, 6.0)]}
+    calls = []
+
+    def fake_compare_latency(pair, shape, **kwargs):
+        name = next(n for n in medians if pair["train"] is forms[n]["train"])
+        assert pair["reparam"] is forms[name]["reparam"] and shape == (1, 3, 64, 64)
+        calls.append(name)
+        train_ms, reparam_ms = medians[name][calls.count(name) - 1]
+        return pd.DataFrame({"median_ms": {"train": train_ms, "reparam": reparam_ms}})
+
+    forms = {}
+    real_reparameterize = mo.reparameterize
+
+    def remember(model):   # the forms time_forms builds, to check what each round times
+        fused = real_reparameterize(model)
+        forms[next(n for n in medians if n not in forms)] = {"train": model, "reparam": fused}
+        return fused
+
+    monkeypatch.setattr(mo, "compare_latency", fake_compare_latency)
+    monkeypatch.setattr(mo, "reparameterize", remember)
+    table = mo.time_forms(list(medians), resolution=64, rounds=3)
+    assert calls == ["mobileone_s0", "mobileone_s1"] * 3
+    assert table.to_dict("list") == {"model": ["S0", "S1"], "train_ms": [4.0, 6.0], "reparam_ms": [3.0, 2.0],
+                                     "speedup": [2.0, 2.0]}
     with pytest.raises(ValueError, match="rounds"):
         mo.time_forms(["mobileone_s0"], resolution=64, rounds=0)
 
