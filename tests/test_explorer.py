@@ -299,13 +299,13 @@ def test_the_explorer_script_and_style_are_package_data():
     """The static explorer embeds mnlab/assets/explorer.{js,css} (shipped in the wheel) as they are."""
     from importlib import resources
 
-    from mnlab import explorer
+    from mnlab.explorer import static
     assets = resources.files("mnlab") / "assets"
     css, js = (assets / "explorer.css").read_text(), (assets / "explorer.js").read_text()
-    assert explorer._CSS == css.replace("\n", "") and explorer._JS + "\n" == js
-    html = explorer.Explorer(explorer_grid(lambda n: {"sq": n * n}, n=[1, 2]), sliders=["n"],
-                             outputs={"sq": "n²"}).to_html()
-    assert f"<style>{explorer._CSS}</style>" in html and f"<script>{explorer._JS}</script>" in html
+    assert static.CSS == css.replace("\n", "") and static.JS + "\n" == js
+    html = Explorer(explorer_grid(lambda n: {"sq": n * n}, n=[1, 2]), sliders=["n"],
+                    outputs={"sq": "n²"}).to_html()
+    assert f"<style>{static.CSS}</style>" in html and f"<script>{static.JS}</script>" in html
 
 
 def test_v1_explorer_shows_the_papers_top1_where_it_prints_one():
