@@ -84,7 +84,7 @@ class Kernel:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates: convs and linear layers (SE: its two 1×1 convs)."""
+        """Multiply-accumulates of the convs and linear layers (of SE, its two 1×1 convs)."""
         oh, ow = self.out_hw
         if self.kind in ("conv", "depthwise", "pointwise", "grouped"):
             return oh * ow * self.c_out * (self.c_in // self.groups) * self.k * self.k
@@ -96,7 +96,7 @@ class Kernel:
 
     @property
     def bytes(self) -> int:
-        """float32 bytes read and written: input(s), weights and bias, output."""
+        """The float32 bytes read and written (input(s), weights and bias, output)."""
         oh, ow = self.out_hw
         x, y = self.h * self.w * self.c_in, oh * ow * self.c_out
         weights = 0
@@ -289,7 +289,7 @@ def build_kernel(kernel: Kernel) -> tuple[nn.Module, tuple[int, int, int, int]]:
     return module.eval(), shape
 
 
-#: The features a kernel regressor learns from (nn-Meter Sec. 5: the kernel's configuration).
+#: The features a kernel regressor learns from, the kernel's configuration (nn-Meter, Sec. 5).
 FEATURES = ["h", "w", "c_in", "c_out", "k", "stride", "mid", "act_code", "macs", "bytes"]
 
 

@@ -34,6 +34,7 @@ class Diagram(NamedTuple):
     key_idea: bool = False
 
 
+#: Every diagram of the book by file name, with the chapters that show it and its caption.
 DIAGRAMS: dict[str, Diagram] = {
     "convolution_kinds": Diagram(separable.convolution_kinds, (1,), "A standard convolution and its two factors, "
                                  "with their cost terms and Table 3's layer counted.", True),

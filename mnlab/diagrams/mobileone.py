@@ -14,7 +14,7 @@ from mnlab.diagrams.style import PALETTE, arrow, box, canvas, diagram, text, tit
 from mnlab.models import MobileOneBlock, mobileone_s0, mobileone_s1, mobileone_s2, mobileone_s3, mobileone_s4
 from mnlab.models import reparameterize
 
-#: The S0 unit drawn: ``features[2][2]`` (depthwise 3×3, 128 channels, stride 1) and
+#: The S0 unit drawn, ``features[2][2]`` (depthwise 3×3, 128 channels, stride 1) and
 #: ``features[2][3]`` (pointwise 128 → 128): the second unit of stage 2, where every branch exists.
 UNIT, UNIT_INPUT = (2, (2, 3)), (1, 128, 28, 28)
 MOBILEONE_BUILDERS = {"S0": mobileone_s0, "S1": mobileone_s1, "S2": mobileone_s2, "S3": mobileone_s3, "S4": mobileone_s4}

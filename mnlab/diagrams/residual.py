@@ -12,7 +12,7 @@ from mnlab.diagrams.read import Layer, layers
 from mnlab.diagrams.style import PALETTE, arrow, bar, box, canvas, diagram, millions, text, title
 from mnlab.models import mobilenet_v2, mobilenet_v3_large
 
-#: The block both residual diagrams draw: MobileNetV2's ``features[3]``, the second block of the
+#: The block both residual diagrams draw, MobileNetV2's ``features[3]``, the second block of the
 #: 56 × 56 stage (24 → 144 → 24, t = 6, stride 1, with its shortcut), as chapter 3 counts it.
 V2_BLOCK, V2_BLOCK_INPUT = 3, (1, 24, 56, 56)
 #: MobileNetV3-Large's ``features[14]``: the last bneck row (5×5, exp 960, out 160, SE, HS, s1).

@@ -17,7 +17,7 @@ from mnlab.diagrams.style import PALETTE, bar, canvas, diagram, millions, text, 
 from mnlab.models.efficientnet_lite import SCALING, efficientnet_lite
 from mnlab.models.layers import DepthwiseSeparable, InvertedResidual
 
-#: The EfficientNet-Lite block drawn with and without EfficientNet's changes: ``features[5]``,
+#: The EfficientNet-Lite block drawn with and without EfficientNet's changes, ``features[5]``,
 #: the second block of the 28 × 28 stage (40 → 240 → 40, 5×5, stride 1, with its shortcut).
 LITE_BLOCK, LITE_BLOCK_INPUT = 5, (1, 40, 28, 28)
 

@@ -15,7 +15,7 @@ from mnlab.diagrams.style import (PALETTE, arrow, bar, canvas, cuboid, diagram, 
 from mnlab.models import conv_mobilenet_v1, mobilenet_v1
 from mnlab.models.layers import DepthwiseSeparable, conv_bn_act
 
-#: MobileNetV1 Table 3's layer: 3 × 3 kernel, 512 → 512 channels, 14 × 14 feature map.
+#: MobileNetV1 Table 3's layer (3 × 3 kernel, 512 → 512 channels, 14 × 14 feature map).
 TABLE3 = {"kernel": 3, "channels": 512, "size": 14}
 #: ``features`` index of MobileNetV1's first 14 × 14 × 512 separable layer (Table 1).
 V1_LAYER = 7

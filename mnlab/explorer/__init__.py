@@ -34,10 +34,9 @@ content), so notebooks that display it pass nbval. Every explorer on a page work
 the script binds each ``div.mnlab-explorer`` once, whatever else is on the page.
 
 The package by concern: :class:`Explorer` (here) checks the grid and holds the data and the texts
-it shows; :mod:`~mnlab.explorer.grid` computes grids, :mod:`~mnlab.explorer.text` writes
-numbers, :mod:`~mnlab.explorer.static` renders the HTML (its script and style are
-``mnlab/assets/explorer.{js,css}``) and :mod:`~mnlab.explorer.live` the ipywidgets version. The
-book's Sphinx hooks are :mod:`mnlab.sphinxext`.
+it shows; ``grid.py`` computes grids (:func:`explorer_grid`), ``text.py`` writes numbers,
+``static.py`` renders the HTML (its script and style are ``mnlab/assets/explorer.{js,css}``) and
+``live.py`` the ipywidgets version. The book's Sphinx hooks are :mod:`mnlab.sphinxext`.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ DATA = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "data"
 
 def plot_reparam_kernels(kernels: dict[str, torch.Tensor], channel: int = 0) -> Figure:
     """The k×k kernels of one output channel, branch by branch, then their sum: what
-    :func:`reparam_steps` adds up. Values printed in each cell; a shared colour scale."""
+    :func:`~mnlab.studies.mobileone.reparam_steps` adds up. Values printed in each cell; a shared colour scale."""
     names = [n for n in kernels if n not in ("fused", "bias")] + ["fused"]
     mats = [kernels[n][channel, 0].detach().numpy() for n in names]
     vmax = max(np.abs(m).max() for m in mats)
