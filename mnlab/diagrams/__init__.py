@@ -20,7 +20,7 @@ from mnlab.diagrams import heads, lineage, mobileone, residual, runtime, scaling
 from mnlab.diagrams.style import PALETTE, save_svg
 
 
-#: The book's chapters, as the diagrams name them (chapter 4b: MobileNets as backbones).
+#: The book's chapters as the diagrams name them ("4b" is chapter 4b, MobileNets as backbones).
 CHAPTERS: tuple[int | str, ...] = (1, 2, 3, 4, "4b", 5, 6, 7, 8)
 
 
