@@ -8,9 +8,10 @@ Prints:
    round, so a neighbour's load hits all alike): each backend's median and best, the CV of
    its round medians, and the ratios ORT/eager (target <= 0.5), int8/fp32 ORT (target <= 0.8)
    and XNNPACK/eager;
-3. where the time goes, eager (forward hooks) against ONNX Runtime (its profiler, fused nodes
-   mapped back to layers): share of 1x1 convs, depthwise convs, BatchNorm and activations,
-   and the ORT profile's sum of layers against end-to-end (target within 15%).
+3. where the time goes, eager (forward hooks) against ONNX Runtime fp32 and int8 (its
+   profiler, fused nodes mapped back to layers): share of 1x1 convs, depthwise convs,
+   BatchNorm and activations, and each ORT profile's sum of layers against end-to-end (target
+   within 15%).
 
 Usage: ``python benchmarks/bench_runtimes.py [--rounds N] [--threads N]``. Not a test: it prints.
 """
@@ -85,12 +86,12 @@ def main() -> None:
         print(f"   XNNPACK / eager      {ratio['xnnpack'] / ratio['eager']:.2f}")
 
     print("\n3. Where the time goes (share of the sum of layers)")
-    for backend in ("eager", "onnxruntime"):
+    for backend in ("eager", "onnxruntime", "onnxruntime-int8"):
         profile = profile_layers(model, 224, threads=args.threads, runs=30, backend=backend)
         s = shares(profile)
         print(f"   {backend:12s} " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in s.items())
               + f"; sum of layers / end-to-end {profile.summary()['layer_sum_ratio']:.2f}")
-        if backend == "onnxruntime":
+        if backend != "eager":
             # The same profiled runs: kernel times against ORT's model_run, which a neighbour's
             # preemption inflates alike (the plain end-to-end above is timed in other runs).
             print(f"   {'':12s} sum of layers / model_run of the same runs "

@@ -4,6 +4,7 @@ The deployed backends themselves are tested in tests/test_deploy.py."""
 import gc
 import time
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -375,5 +376,29 @@ def test_profile_on_onnxruntime_maps_fused_nodes_to_rows_and_adds_up(counting, t
     assert convs["time_ms"].gt(0).all() and convs["ort_nodes"].ne("").all()
     assert profile.layers.loc[profile.layers["kind"] == "batchnorm", "time_ms"].isna().all()
     assert layers.loc["1.body.2", "fused_into"] == "1.body.0"
+    assert profile.layer_sum_ms == pytest.approx(profile.layers["time_ms"].sum())
+    assert 0.5 <= profile.summary()["layer_sum_ratio"] <= 1.5
+
+
+def test_profile_on_int8_maps_qlinear_kernels_and_conversions_to_rows(counting, tmp_path, monkeypatch):
+    """The int8 QDQ model on ORT: every profiled node lands on a row. The ReLU the quantizer
+    removed (the uint8 clamp does its work) counts as fused into its conv; the h-swish stays in
+    float between a dequantize and a quantize, inlined by ORT's pre-processing into unnamed
+    HardSigmoid and Mul nodes, which still reach the h-swish row; the input's quantize and
+    layout transpose are charged to the first conv. Loose sum check, as for fp32."""
+    from mnlab.analysis.profile import profile_layers
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), Residual(), nn.Hardswish(), nn.AdaptiveAvgPool2d(1))
+    profile = profile_layers(model, 32, runs=20, warmup=2, backend="onnxruntime-int8")
+    layers = profile.layers.set_index("name")
+    assert profile.env["backend"] == "onnxruntime-int8" and profile.unmatched.empty
+    assert set(profile.layers["name"]) == {"0", "1.body.0", "1.body.1", "1.body.2", "1", "2", "3"}
+    kernels = layers.loc[["0", "1.body.0", "1", "2", "3"]]
+    assert kernels["time_ms"].gt(0).all() and kernels["ort_nodes"].ne("").all()
+    first = layers.loc["0", "ort_nodes"].split(",")
+    assert first[0] == "input_QuantizeLinear" and first[-1].startswith("/0/Conv")
+    assert "HardSigmoid" in layers.loc["2", "ort_nodes"] and "DequantizeLinear" in layers.loc["1", "ort_nodes"]
+    assert layers.loc["1.body.2", "fused_into"] == "1.body.0" and pd.isna(layers.loc["1.body.2", "time_ms"])
+    assert pd.isna(layers.loc["1.body.1", "time_ms"])   # BN folded at export
     assert profile.layer_sum_ms == pytest.approx(profile.layers["time_ms"].sum())
     assert 0.5 <= profile.summary()["layer_sum_ratio"] <= 1.5

@@ -3,7 +3,11 @@
 ORT runs an *optimized* graph: BatchNorm folded into the convolution at export, activations
 and residual additions fused into the convolution's kernel, layout conversions (NCHWc
 "Reorder" nodes) inserted. Its profiler times each of those nodes. This module maps every
-node back to the modules of the model, and to the rows of :func:`~mnlab.analysis.analyze`:
+node back to the modules of the model, and to the rows of :func:`~mnlab.analysis.analyze`.
+The same mapping serves the int8 model (``"onnxruntime-int8"``), whose QDQ pattern ORT fuses
+into ``QLinearConv``/``QLinearAdd``/``QLinearMul`` kernels named after the float op they
+replace, with ``QuantizeLinear``/``DequantizeLinear`` conversions left around the ops that
+stay in float (e.g. an inlined h-swish's ``HardSigmoid``):
 
 1. The exporter names every node and tensor after its module path
    (``/features/features.1/block/depthwise/depthwise.2/Relu``), and ORT names a fused node
@@ -12,12 +16,22 @@ node back to the modules of the model, and to the rows of :func:`~mnlab.analysis
    inlined functions) its consumers'.
 2. A fused convolution named after its activation or addition is walked back through the
    original graph to the convolution it starts from; the nodes on the way are what ORT fused.
+   An activation the int8 quantizer removed (a ReLU/ReLU6 is the clamp of the uint8 range)
+   survives only as the name of the convolution's output tensor (``…/depthwise.2/Relu_output_0``);
+   it counts as fused into that convolution.
 3. Each original node's module and op kind pick a report row (the k-th node of a module and
    kind takes the k-th such row). The node's time goes to the row of its first original node
-   (the convolution); the rows of the others get ``fused_into`` = that row's name.
+   (the convolution); the rows of the others get ``fused_into`` = that row's name. A node with
+   no row of its own kind left (the ``Mul`` of an inlined h-swish) joins its module's row.
+4. Conversions are charged to the kernel they serve: a layout ``ReorderInput``, a
+   ``QuantizeLinear`` or a ``Transpose`` to the kernel it feeds, a ``ReorderOutput`` or a
+   ``DequantizeLinear`` to the kernel it drains (through other conversions, e.g. the input's
+   Quantize → Transpose → first convolution).
 
-Rows no ORT node runs keep ``time_ms`` NaN: BatchNorm folded at export, shape ops removed.
-Nodes that lead to no row (rare: a kernel of the root module) are listed in ``unmatched``.
+Unnamed nodes (inlined functions) are named after their module's scope before profiling, since
+ORT's profiler would call them by an internal index. Rows no ORT node runs keep ``time_ms``
+NaN: BatchNorm folded at export, shape ops removed. Nodes that lead to no row (rare: a kernel
+of the root module) are listed in ``unmatched``.
 """
 from __future__ import annotations
 
@@ -26,6 +40,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +49,7 @@ import torch
 from mnlab.analysis import runtimes
 
 _COMPUTE = {"Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul", "QLinearConv",
-            "QLinearMatMul", "ConvInteger", "MatMulInteger", "NhwcFusedConv"}
+            "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "NhwcFusedConv"}
 #: ONNX op type → the counter's kinds a node of that type can stand for.
 _KINDS = {"Conv": ("conv", "depthwise"), "Gemm": ("linear",), "MatMul": ("linear",),
           "GlobalAveragePool": ("pool",), "AveragePool": ("pool",), "MaxPool": ("pool",),
@@ -44,6 +59,10 @@ _KINDS = {"Conv": ("conv", "depthwise"), "Gemm": ("linear",), "MatMul": ("linear
           "HardSwish": ("activation",), "Sigmoid": ("activation",), "Tanh": ("activation",),
           "BatchNormalization": ("batchnorm",), "Flatten": ("shape",), "Reshape": ("shape",)}
 _SUFFIX = re.compile(r"(_nchwc|_token_\d+)+$")
+_OUTPUT = re.compile(r"^(/.*)/([A-Za-z]+)_output_\d+$")
+#: Conversion nodes → whether they are charged to the kernel they feed (their consumer) first.
+_CONVERSIONS = {"ReorderInput": True, "QuantizeLinear": True, "Transpose": True,
+                "ReorderOutput": False, "DequantizeLinear": False}
 
 
 def module_of(onnx_name: str, modules: set[str]) -> str | None:
@@ -98,13 +117,68 @@ class _Graph:
                 # The branch ORT fused is the one only this node reads (not a residual's skip input).
                 preds.sort(key=lambda p: (p.op_type not in _COMPUTE, self.uses[p.output[0]] > 1))
                 chain.append(preds[0])
-        return chain[::-1] if chain[-1].op_type in _COMPUTE else chain
+        if chain[-1].op_type not in _COMPUTE:
+            return chain
+        return chain[::-1] + self.absorbed(seed)
+
+    def absorbed(self, node) -> list:
+        """The op the int8 quantizer removed after ``node``, known only by the name of
+        ``node``'s output tensor (``/…/depthwise.2/Relu_output_0`` out of a Conv): a stand-in
+        node for it, or nothing."""
+        match = _OUTPUT.match(node.output[0]) if node.output else None
+        if match is None or match.group(2) not in _KINDS or match.group(2) == node.op_type:
+            return []
+        name = f"{match.group(1)}/{match.group(2)}"
+        return [] if name in self.by_name else [SimpleNamespace(name=name, op_type=match.group(2))]
 
 
-def _time_nodes(runner, path: Path, x: torch.Tensor, threads: int, runs: int, warmup: int):
-    """Alternate one plain run of ``runner`` (timed) and one run under ORT's profiler."""
+def name_unnamed_nodes(model) -> None:
+    """Name every unnamed node (ORT's profiler would call it ``<op>_<internal index>``) in its
+    module's scope: the scope of its output tensor (``/…/features.0.2/HardSwish_output_0`` →
+    ``/…/features.0.2/HardSwish/Mul``), else that of the nearest consumer that has one (an
+    inlined h-swish's ``HardSigmoid`` → quantize → dequantize → that ``Mul``). Modifies ``model``
+    in place."""
+    consumers = {}
+    for node in model.graph.node:
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(node)
+
+    def scope(node, hops: int) -> str | None:
+        if node.name.startswith("/"):
+            return node.name.rsplit("/", 1)[0]
+        paths = [_OUTPUT.sub(r"\1/\2", t) for t in node.output if t.startswith("/")]
+        if paths or hops == 0:
+            return paths[0] if paths else None
+        found = (scope(c, hops - 1) for t in node.output for c in consumers.get(t, []))
+        return next((s for s in found if s), None)
+
+    taken = {node.name for node in model.graph.node if node.name}
+    for node in reversed(model.graph.node):   # consumers are named before their producers
+        if node.name:
+            continue
+        where = scope(node, 3)
+        base = f"{where}/{node.op_type}" if where else f"{node.op_type}_unnamed"
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        node.name = name
+        taken.add(name)
+
+
+def _time_nodes(runner, x: torch.Tensor, threads: int, runs: int, warmup: int):
+    """Alternate one plain run of ``runner`` (timed) and one run of its model, with every node
+    named (:func:`name_unnamed_nodes`), under ORT's profiler. Returns the named original graph,
+    the optimized graph that ran, the per-run node times and ``model_run`` totals, and the plain
+    times."""
+    import onnx
+
     with tempfile.TemporaryDirectory(prefix="mnlab_ort_profile_") as workdir:
-        profiled = runtimes.ProfiledSession(path, threads, Path(workdir))
+        original = onnx.load(str(runner.artefact))
+        name_unnamed_nodes(original)
+        named = Path(workdir) / "named.onnx"
+        onnx.save(original, str(named))
+        profiled = runtimes.ProfiledSession(named, threads, Path(workdir))
         plain = []
         clock = time.perf_counter
         with torch.inference_mode():
@@ -116,22 +190,20 @@ def _time_nodes(runner, path: Path, x: torch.Tensor, threads: int, runs: int, wa
                 if i >= warmup:
                     plain.append((t1 - t0) * 1e3)
         optimized, per_run, totals = profiled.finish()
-    return optimized, per_run[warmup:], totals[warmup:], plain
+    return original, optimized, per_run[warmup:], totals[warmup:], plain
 
 
 def profile_onnxruntime(runner, model: torch.nn.Module, report, x: torch.Tensor, threads: int,
                         runs: int, warmup: int) -> dict:
-    """Time ``runner`` (a :class:`~mnlab.analysis.DeployedModule` on ONNX Runtime) node by
-    node and join the times to ``report``; returns :class:`~mnlab.analysis.profile.LayerProfile`'s
-    fields."""
-    import onnx
-
-    optimized, per_run, totals, plain = _time_nodes(runner, runner.artefact, x, threads, runs, warmup)
+    """Time ``runner`` (a :class:`~mnlab.analysis.DeployedModule` on ONNX Runtime, fp32 or
+    int8) node by node and join the times to ``report``; returns
+    :class:`~mnlab.analysis.profile.LayerProfile`'s fields."""
+    original, optimized, per_run, totals, plain = _time_nodes(runner, x, threads, runs, warmup)
     frames = [pd.DataFrame(nodes, columns=["node", "op_type", "us"]) for nodes in per_run]
     times = pd.concat(frames).groupby("node", sort=False).agg(op_type=("op_type", "first"),
                                                              time_ms=("us", "median"))
     times["time_ms"] /= 1e3
-    layers, unmatched = _join(report.layers, times, optimized, _Graph(onnx.load(str(runner.artefact))),
+    layers, unmatched = _join(report.layers, times, optimized, _Graph(original),
                               {name for name, _ in model.named_modules()})
     layer_sum = float(times["time_ms"].sum())
     layers["time_share"] = layers["time_ms"] / layer_sum
@@ -140,42 +212,41 @@ def profile_onnxruntime(runner, model: torch.nn.Module, report, x: torch.Tensor,
                 hook_floor_ms=float("nan"), hooked_calls=len(per_run[0]), runs=runs)
 
 
-_LAYOUT = ("ReorderInput", "ReorderOutput")
-
-
 def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _Graph, modules: set[str]):
     """Report rows with ``time_ms``, ``ort_nodes`` and ``fused_into``; and the unmatched nodes.
 
-    A layout conversion (NCHWc reorder) is charged to the row of the kernel it feeds or drains.
+    Kernels claim rows first (steps 2-3 of the module docstring); a kernel with no row of its
+    kind joins its module's row; conversions go to the kernel they serve (step 4).
     """
     layers = report_layers.copy().reset_index(drop=True)
     layers["time_ms"], layers["ort_nodes"], layers["fused_into"] = np.nan, "", ""
     free = {}   # (module, kind family) → row indices not yet claimed, in order
     for i, (name, kind) in enumerate(zip(layers["name"], layers["kind"])):
         free.setdefault((name, kind.split(" ")[0]), []).append(i)
-    producer = {out: n for n in optimized.graph.node for out in n.output}
     consumers = {}
     for node in optimized.graph.node:
         for tensor in node.input:
             consumers.setdefault(tensor, []).append(node)
-    head_of, unmatched = {}, []
     nodes = [n for n in optimized.graph.node if n.name in times.index]
-    for node in [n for n in nodes if n.op_type not in _LAYOUT] + [n for n in nodes if n.op_type in _LAYOUT]:
-        if node.op_type == "ReorderInput":
-            neighbours = [c.name for out in node.output for c in consumers.get(out, [])]
-        elif node.op_type == "ReorderOutput":
-            neighbours = [producer[i].name for i in node.input if i in producer]
-        else:
-            after = [c for out in node.output for c in consumers.get(out, [])]
-            rows = [_claim(free, module_of(o.name, modules), o.op_type) for o in graph.chain(node, after)]
-            rows = [r for r in rows if r is not None]
-            for r in rows[1:]:
-                layers.loc[r, "fused_into"] = layers.loc[rows[0], "name"]
-            neighbours = []
-            if rows:
-                head_of[node.name] = rows[0]
-        head = head_of.get(node.name, next((head_of[n] for n in neighbours if n in head_of), None))
+    head_of, module_row, module_of_node = {}, {}, {}
+    for node in [n for n in nodes if n.op_type not in _CONVERSIONS]:
+        chain = graph.chain(node, [c for out in node.output for c in consumers.get(out, [])])
+        if chain:
+            module_of_node[node.name] = module_of(chain[0].name, modules)
+        rows = [r for r in (_claim(free, module_of(o.name, modules), o) for o in chain) if r is not None]
+        for r in rows:
+            module_row.setdefault(layers.loc[r, "name"], r)
+        if rows:
+            head_of[node.name] = rows[0]
+            layers.loc[rows[1:], "fused_into"] = layers.loc[rows[0], "name"]
+    for node in nodes:   # a kernel with no row of its kind left: its module's row
+        if node.name not in head_of and module_of_node.get(node.name) in module_row:
+            head_of[node.name] = module_row[module_of_node[node.name]]
+    _charge_conversions(nodes, head_of, optimized, consumers)
+    unmatched = []
+    for node in nodes:
         ms = float(times.loc[node.name, "time_ms"])
+        head = head_of.get(node.name)
         if head is None:
             unmatched.append({"node": node.name, "op_type": node.op_type, "time_ms": ms})
             continue
@@ -184,11 +255,43 @@ def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _G
     return layers, pd.DataFrame(unmatched, columns=["node", "op_type", "time_ms"])
 
 
-def _claim(free: dict, module: str | None, op_type: str) -> int | None:
-    """The next unclaimed report row of ``module`` whose kind ``op_type`` can stand for."""
+def _charge_conversions(nodes, head_of: dict, optimized, consumers: dict) -> None:
+    """Give every conversion node the row of the kernel it feeds (consumer side) or drains
+    (producer side), as :data:`_CONVERSIONS` orders, looking through other conversions."""
+    producer = {out: n for n in optimized.graph.node for out in n.output}
+
+    def served(node, feeds: bool, seen: set):
+        if node.name in head_of and node.op_type not in _CONVERSIONS:
+            return head_of[node.name]
+        if node.name in seen:
+            return None
+        seen.add(node.name)
+        after = [c for out in node.output for c in consumers.get(out, [])]
+        before = [producer[i] for i in node.input if i in producer]
+        for neighbour in (after if feeds else before):
+            if neighbour.op_type in _CONVERSIONS or neighbour.name in head_of:
+                found = served(neighbour, feeds, seen)
+                if found is not None:
+                    return found
+        return None
+
+    for node in nodes:
+        if node.op_type in _CONVERSIONS and node.name not in head_of:
+            feeds = _CONVERSIONS[node.op_type]
+            head = served(node, feeds, set())
+            head = head if head is not None else served(node, not feeds, set())
+            if head is not None:
+                head_of[node.name] = head
+
+
+def _claim(free: dict, module: str | None, node) -> int | None:
+    """The next unclaimed report row of ``module`` whose kind ``node``'s op type can stand for,
+    or the op whose scope it was named in (the ``Mul`` of ``/…/features.0.2/HardSwish/Mul``, an
+    inlined h-swish, stands for a HardSwish)."""
     if module is None:
         return None
-    for family in _KINDS.get(op_type, ()):
+    parent = node.name.rsplit("/", 2)[-2] if node.name.count("/") >= 2 else ""
+    for family in (*_KINDS.get(node.op_type, ()), *_KINDS.get(parent, ())):
         for (name, kind), rows in free.items():
             if name == module and kind.startswith(family) and rows:
                 return rows.pop(0)

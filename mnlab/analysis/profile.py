@@ -1,8 +1,9 @@
 """Per-layer latency, joined to the counter's report: where the milliseconds go, and why.
 
-Two backends: ``"eager"`` (below) and ``"onnxruntime"``, where ORT's own profiler times the
-fused nodes of the optimized graph and :mod:`mnlab.analysis.ort_profile` maps them back to
-modules and report rows. Under eager, "BN takes 20%" is a statement about eager PyTorch; under
+Three backends: ``"eager"`` (below), ``"onnxruntime"`` and ``"onnxruntime-int8"``, where ORT's
+own profiler times the fused nodes of the optimized graph (fp32, or the int8 QDQ model's
+``QLinear*`` kernels and their quantize/dequantize conversions) and
+:mod:`mnlab.analysis.ort_profile` maps them back to modules and report rows. Under eager, "BN takes 20%" is a statement about eager PyTorch; under
 ONNX Runtime the BN rows have no time at all (folded into the convolution at export).
 
 Method (eager): timed sub-modules
@@ -49,7 +50,7 @@ from mnlab.analysis.latency import check_threads, environment, example_input, pr
 from mnlab.validation import check_int
 
 #: The backends :func:`profile_layers` can time layer by layer.
-PROFILE_BACKENDS = ("eager", "onnxruntime")
+PROFILE_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 
 
 @dataclass
@@ -62,7 +63,7 @@ class LayerProfile:
     row in the report (e.g. an input check or a flatten the counter does not list), with their
     times; they are part of ``layer_sum_ms``.
 
-    On ``"onnxruntime"`` (``env["backend"]``) ``layers`` also has ``ort_nodes`` (the optimized
+    On ``"onnxruntime"`` and ``"onnxruntime-int8"`` (``env["backend"]``) ``layers`` also has ``ort_nodes`` (the optimized
     graph's nodes whose time is on the row) and ``fused_into`` (the row whose kernel runs this
     row's op); ``time_ms`` is NaN for rows no kernel runs (BN folded at export);
     ``instrumented_ms`` is the median ``model_run`` under ORT's profiler, ``hook_floor_ms`` NaN
@@ -208,8 +209,9 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
     See the module docstring for the method and for what ``end_to_end_ms``, ``layer_sum_ms``,
     ``overhead_ms`` and ``hook_floor_ms`` mean. ``report`` is a ready
     :func:`~mnlab.analysis.analyze` report for the same model and shape (computed if None).
-    ``backend``: ``"eager"`` (forward hooks on leaf modules) or ``"onnxruntime"`` (ORT's
-    profiler on the deployed model, :func:`~mnlab.analysis.deploy`). The join is by
+    ``backend``: ``"eager"`` (forward hooks on leaf modules), ``"onnxruntime"`` or
+    ``"onnxruntime-int8"`` (ORT's profiler on the deployed model, :func:`~mnlab.analysis.deploy`;
+    int8 with its default calibration set). The join is by
     module name and, for a module called more than once per forward pass, by the order of its
     calls (the k-th report row of a name gets the k-th call's time).
     Thread count, training flags and hooks are restored afterwards, also on error.
@@ -232,7 +234,7 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
         report = analyze(model, shape)
 
     x = example_input(shape)
-    if backend == "onnxruntime":
+    if backend != "eager":
         from mnlab.analysis.ort_profile import profile_onnxruntime
 
         runner = deploy(model, shape, backend=backend, threads=threads)
