@@ -68,6 +68,23 @@ def test_activation_modules_compute_what_they_say():
     assert set(mods) >= {"ReLU", "h-swish", "swish", "sigmoid", "h-sigmoid"}
 
 
+def test_composed_activations_deploy_on_onnxruntime_each_as_itself(tmp_path, monkeypatch):
+    """The two composed activations have no weights; with the same repr they once shared one
+    cached ONNX artefact, and the composed swish, deployed after the h-swish, ran the h-swish's
+    graph (relative error 3e-2 = max|h-swish − swish| / max|swish|). Each now deploys as itself,
+    within the fp32 bound, and ORT fuses the composed swish into the kernel SiLU's export runs."""
+    from mnlab.analysis import deploy
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
+    mods = v3.activation_modules()
+    assert repr(mods["swish (composed)"]) != repr(mods["h-swish (composed)"])
+    shape = (1, 4, 8, 8)
+    runners = {k: deploy(mods[k], shape, backend="onnxruntime") for k in ("h-swish (composed)", "swish (composed)")}
+    assert runners["h-swish (composed)"].artefact != runners["swish (composed)"].artefact
+    assert all(r.error <= 1e-4 for r in runners.values())
+    assert v3.ort_kernels(mods["swish (composed)"], shape) == v3.ort_kernels(mods["swish"], shape)
+    assert v3.ort_kernels(mods["h-swish (composed)"], shape) != v3.ort_kernels(mods["h-swish"], shape)
+
+
 def test_largest_activation_input():
     model = mnlab.create_model("mobilenet_v3_large")
     assert v3.largest_activation_input(model) == (1, 16, 112, 112)   # the h-swish stem

@@ -153,6 +153,19 @@ def ort_session(path: Path, threads: int, *, profile_prefix: str | None = None,
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def optimized_op_types(path: Path) -> list[str]:
+    """The op types of the graph ONNX Runtime runs for the model at ``path``: after its graph
+    optimizations (:func:`ort_session`), i.e. the kernels its profiler times."""
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="mnlab_ort_optimized_") as workdir:
+        optimized = Path(workdir) / "optimized.onnx"
+        ort_session(path, 1, optimized_path=optimized)
+        return [node.op_type for node in onnx.load(str(optimized)).graph.node]
+
+
 class OrtEngine:
     """An ONNX Runtime session; a new thread count opens a new session (ORT fixes it per session)."""
 

@@ -218,6 +218,9 @@ class ComposedActivation(nn.Module):
             return x * torch.sigmoid(x)
         return x * (torch.clamp(x + 3.0, 0.0, 6.0) / 6.0)   # h-swish
 
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}"
+
 
 # =========================================================================== chapter 5: EfficientNet-Lite
 
