@@ -354,8 +354,11 @@ def test_profile_rejects_a_report_that_is_not_one(report):
 def test_profile_rejects_a_backend_it_cannot_profile_and_a_deployed_form():
     from mnlab.analysis.deployment import deploy
     from mnlab.analysis.profile import profile_layers
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(ValueError, match="'xnnpack' cannot be profiled layer by layer.*one XNNPACK delegate "
+                                         "call.*'onnxruntime-int8'"):
         profile_layers(residual_net(), 16, runs=1, backend="xnnpack")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        profile_layers(residual_net(), 16, runs=1, backend="deploy")
     with pytest.raises(ValueError, match="deployed form"):
         profile_layers(deploy(residual_net(), 16, backend="deploy"), 16, runs=1)
 

@@ -51,6 +51,15 @@ from mnlab.validation import check_int
 
 #: The backends :func:`profile_layers` can time layer by layer.
 PROFILE_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
+#: Why not XNNPACK: ExecuTorch (1.5.1) runs the network as one delegate call; with ETDump on,
+#: the delegate logs each XNNPACK operator's time, but under XNNPACK's own operator names
+#: ("Convolution (NHWC, F32) DWConv #3") with no debug handle (the XNNPACK backend's
+#: ``debug_handle_map`` is empty), so no time can be joined to a module or a report row.
+_XNNPACK_UNMAPPED = (
+    "backend 'xnnpack' cannot be profiled layer by layer: ExecuTorch runs the whole network as one "
+    "XNNPACK delegate call, whose per-operator events carry XNNPACK's operator names but no link "
+    f"to the model's modules; per-layer profiles are available for backends {PROFILE_BACKENDS} "
+    "(measure_latency and compare_latency time 'xnnpack' end to end)")
 
 
 @dataclass
@@ -226,6 +235,8 @@ def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs:
     shape = resolve_input_shape(model, input_shape)
     runs = check_int(runs, "runs", at_least=1)
     warmup = check_int(warmup, "warmup", at_least=0)
+    if backend == "xnnpack":
+        raise ValueError(_XNNPACK_UNMAPPED)
     check_backend(backend, PROFILE_BACKENDS)
     if report is not None and not isinstance(report, Report):
         raise ValueError(f"report must be an analyze() Report of this model or None, "
