@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mnlab.claims import Claim, check, display_table
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 
 def setup(seed: int = 0, threads: int = 1) -> None:
@@ -88,7 +92,7 @@ def millions(value: float, digits: int = 1) -> str:
     return f"{value / 1e6:,.{digits}f}M"
 
 
-def glue(name: str, value, fmt: str | None = None) -> None:
+def glue(name: str, value: object, fmt: str | None = None) -> None:
     """Glue a computed number into the prose (``{glue:text}`name```) without displaying it.
 
     ``fmt`` is a format spec (``",.0f"``, ``".1%"``); the formatted string is what the page shows.
@@ -98,7 +102,7 @@ def glue(name: str, value, fmt: str | None = None) -> None:
     myst_glue(name, value if fmt is None else format(value, fmt), display=False)
 
 
-def show_claims(claims: list[Claim]):
+def show_claims(claims: list[Claim]) -> Styler:
     """The chapter's closing table (a pandas ``Styler`` of :func:`mnlab.claims.display_table`):
     verdicts that agree in green, differences in orange, timings in blue. Raises
     :class:`mnlab.claims.ClaimFailed` if a must-hold claim fails, so the notebook (and ``make

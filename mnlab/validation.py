@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, TypeGuard
+
+import numpy as np
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     """A Python or NumPy integer, not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_int(value, name: str, *, at_least: int | None = None, at_most: int | None = None,
+def check_int(value: object, name: str, *, at_least: int | None = None, at_most: int | None = None,
               note: str = "") -> int:
     """``value`` as an ``int`` if it is an integer in [``at_least``, ``at_most``] (either bound
     may be None), else a ``ValueError`` naming ``name``; ``note`` is appended to its "must be"."""
@@ -35,17 +38,17 @@ def check_int(value, name: str, *, at_least: int | None = None, at_most: int | N
     return int(value)
 
 
-def check_real(value, name: str, *, above: float | None = None, at_least: float | None = None,
+def check_real(value: object, name: str, *, above: float | None = None, at_least: float | None = None,
                below: float | None = None, at_most: float | None = None, note: str = "") -> float:
     """``value`` as a ``float`` if it is a finite real number > ``above`` (or >= ``at_least``) and
     < ``below`` (or <= ``at_most``), else a ``ValueError`` naming ``name``; ``note`` is appended
     to its "must be"."""
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if ok:
+    number = math.nan   # not a real number: refused below, as NaN is
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
         number = float(value) if abs(value) < 1e308 else math.inf  # huge ints: too large anyway
-        ok = (math.isfinite(number) and (above is None or number > above)
-              and (at_least is None or number >= at_least) and (below is None or number < below)
-              and (at_most is None or number <= at_most))
+    ok = (math.isfinite(number) and (above is None or number > above)
+          and (at_least is None or number >= at_least) and (below is None or number < below)
+          and (at_most is None or number <= at_most))
     if not ok:
         low = ("(", above) if above is not None else ("[", at_least)
         high = (")", below) if below is not None else ("]", at_most)

@@ -22,13 +22,14 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from mnlab.analysis import analyze, measure_latency
-from mnlab.analysis.deployment import check_backend
+from mnlab.analysis.deployment import Backend, check_backend
 from mnlab.analysis.latency import check_threads, environment, machine_fingerprint
 from mnlab.models import check_model_name, create_model, default_resolution, family, reparameterize
 from mnlab.storage import write_atomic, write_csv
@@ -131,7 +132,11 @@ def default_configs() -> list[ZooConfig]:
     return configs
 
 
-def _as_config(item) -> ZooConfig:
+#: A configuration as a tuple: (model name, width, resolution[, reparameterized]).
+ConfigTuple = tuple[str, float | None, int | None] | tuple[str, float | None, int | None, bool | None]
+
+
+def _as_config(item: object) -> ZooConfig:
     if isinstance(item, ZooConfig):
         return item.resolved()
     if isinstance(item, (tuple, list)) and len(item) in (3, 4) and isinstance(item[0], str):
@@ -221,7 +226,7 @@ def _check_writable(path: Path) -> None:
         raise ValueError(f"cache {str(path)!r} is not writable; pass a writable path or cache=None")
 
 
-def measure_config(config: ZooConfig, *, threads: int = 1, backend: str = "eager",
+def measure_config(config: ZooConfig, *, threads: int = 1, backend: Backend = "eager",
                    budget_s: float = 1.0) -> dict:
     """Count and time one resolved configuration; one row of the sweep's table.
 
@@ -249,8 +254,9 @@ def measure_config(config: ZooConfig, *, threads: int = 1, backend: str = "eager
     }
 
 
-def zoo_sweep(configs=None, *, cache: str | os.PathLike | None = DEFAULT_CACHE, threads: int = 1,
-              progress: bool = True, remeasure: bool = False, backend: str = "eager",
+def zoo_sweep(configs: Iterable[ZooConfig | ConfigTuple] | None = None, *,
+              cache: str | os.PathLike[str] | None = DEFAULT_CACHE, threads: int = 1,
+              progress: bool = True, remeasure: bool = False, backend: Backend = "eager",
               budget_s: float = 1.0) -> pd.DataFrame:
     """Count and time a list of configurations; return one row per configuration, in order.
 

@@ -40,16 +40,18 @@ import inspect
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal, Sequence, cast, get_args
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mnlab.analysis import runtimes
-from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.analysis.inputs import InputShape, check_module, resolve_input_shape
 
-BACKENDS = ("eager", "deploy", "onnxruntime", "onnxruntime-int8", "xnnpack")
+#: What :func:`~mnlab.analysis.measure_latency` can time: the module as written, or a deployed form.
+Backend = Literal["eager", "deploy", "onnxruntime", "onnxruntime-int8", "xnnpack"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 FP32_RTOL = 1e-4
 INT8_RTOL = 0.25
 #: The default calibration set of the int8 backend: this many batch-1 N(0, 1) inputs, seed 1
@@ -57,10 +59,10 @@ INT8_RTOL = 0.25
 DEFAULT_CALIBRATION_SAMPLES = 8
 
 
-def check_backend(backend, allowed=BACKENDS) -> str:
+def check_backend(backend: object, allowed: Sequence[str] = BACKENDS) -> Backend:
     if not isinstance(backend, str) or backend not in allowed:
         raise ValueError(f"backend must be one of {allowed}, got {backend!r}")
-    return backend
+    return cast(Backend, backend)   # one of allowed, a subset of BACKENDS
 
 
 def example_input(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
@@ -111,8 +113,9 @@ def deploy_form(model: nn.Module) -> nn.Module:
     form = copy.deepcopy(model).eval()
     with torch.no_grad():
         for module in list(form.modules()):
-            if callable(getattr(module, "reparameterize_", None)):
-                module.reparameterize_()
+            reparameterize_ = getattr(module, "reparameterize_", None)
+            if callable(reparameterize_):
+                reparameterize_()
     _fold_in_place(form)
     return form
 
@@ -182,8 +185,11 @@ class DeployedModule(nn.Module):
     outside the module tree, so the timer treats this like any model.
     """
 
-    def __init__(self, engine, *, backend: str, input_shape: tuple, error: float, tolerance: float,
-                 artefact: Path | None = None, calibration: str = "", outside_delegate=()):
+    engine: runtimes.Engine   # set beside the module tree, not as a submodule (see __init__)
+
+    def __init__(self, engine: runtimes.Engine, *, backend: Backend, input_shape: tuple[int, int, int, int],
+                 error: float, tolerance: float, artefact: Path | None = None, calibration: str = "",
+                 outside_delegate: Sequence[str] = ()) -> None:
         super().__init__()
         object.__setattr__(self, "engine", engine)   # not a submodule
         if isinstance(engine, runtimes.TorchScriptEngine):
@@ -252,8 +258,9 @@ class UnsupportedOperatorError(ValueError):
     """The model calls an operator the backend's exporter cannot translate."""
 
 
-def deploy(model: nn.Module, input_shape=224, *, backend: str, threads: int = 1,
-           calibration=None, per_channel: bool = True, tolerance: float | None = None) -> DeployedModule:
+def deploy(model: nn.Module, input_shape: InputShape = 224, *, backend: Backend, threads: int = 1,
+           calibration: torch.Tensor | Sequence[torch.Tensor] | None = None, per_channel: bool = True,
+           tolerance: float | None = None) -> DeployedModule:
     """``model`` as ``backend`` runs it, for one input shape, checked against eager.
 
     ``backend``: one of ``BACKENDS`` except ``"eager"``. ``threads``: the engine's intra-op
@@ -280,7 +287,7 @@ def deploy(model: nn.Module, input_shape=224, *, backend: str, threads: int = 1,
     if int8 and not per_channel:
         described += "; per-tensor weights"
     engine, artefact, outside = _build(model, shape, backend, int(threads), samples, per_channel)
-    x = samples[0] if int8 else example_input(shape)
+    x = samples[0] if samples is not None else example_input(shape)   # samples: int8 only
     if tolerance is None:
         tolerance = INT8_RTOL if int8 else FP32_RTOL
     elif not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and tolerance > 0):

@@ -18,7 +18,7 @@ from torch.nn.modules import module as module_hooks
 from torch.overrides import TorchFunctionMode
 
 from mnlab.analysis import registry
-from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.analysis.inputs import InputShape, check_module, resolve_input_shape
 from mnlab.analysis.liveness import LiveBytes
 from mnlab.analysis.ops import OpCall
 from mnlab.analysis.report import Report, Row, frame
@@ -34,7 +34,7 @@ class HandlerError(RuntimeError):
     """A handler of the op registry failed: a fault of the counter, not of the model."""
 
 
-def analyze(model: nn.Module, input_shape, *, dtype: torch.dtype = torch.float32,
+def analyze(model: nn.Module, input_shape: InputShape, *, dtype: torch.dtype = torch.float32,
             bn: str = "count", activations: str = "count", elementwise: str = "count") -> Report:
     """Count ``model`` on an input of ``input_shape``: every op, per layer and in total.
 

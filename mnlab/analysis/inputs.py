@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any, TypeAlias
 
 import torch
 from torch import nn
 
 from mnlab.validation import is_int
 
+#: What every analyzer takes as ``input_shape``: a resolution r (a batch-1 image (1, C, r, r),
+#: C the model's input channels) or (N, C, H, W), as a tuple, a list or a ``torch.Size``; see
+#: :func:`resolve_input_shape`. A (C, H, W) triple is refused.
+InputShape: TypeAlias = int | tuple[int, int, int, int] | list[int] | torch.Size
 
-def check_module(model, name: str = "model") -> nn.Module:
+
+def check_module(model: Any, name: str = "model") -> nn.Module:
     """Refuse anything that is not an ``nn.Module`` with a ``ValueError`` naming the argument."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"{name} must be a torch.nn.Module, got {type(model).__name__}: {model!r:.80}")
@@ -33,7 +39,7 @@ def _input_channels(model: nn.Module) -> int:
     return 3
 
 
-def resolve_input_shape(model: nn.Module, input_shape) -> tuple[int, int, int, int]:
+def resolve_input_shape(model: nn.Module, input_shape: InputShape) -> tuple[int, int, int, int]:
     """The (N, C, H, W) an analyzer runs ``model`` on.
 
     ``input_shape`` is a resolution r > 0 — a batch-1 image (1, C, r, r), C the input channels
@@ -49,7 +55,8 @@ def resolve_input_shape(model: nn.Module, input_shape) -> tuple[int, int, int, i
         shape = (1, _input_channels(model), r, r)
     elif (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) == 4
             and all(is_int(v) and v > 0 for v in input_shape)):
-        shape = tuple(int(v) for v in input_shape)
+        n, c, h, w = (int(v) for v in input_shape)
+        shape = (n, c, h, w)
     else:
         raise ValueError(f"input_shape must be {allowed}, got {input_shape!r}")
     if math.prod(shape) * 8 > MAX_INPUT_BYTES:

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mnlab.analysis.kernels import Kernel, build_kernel
-from mnlab.analysis.deployment import check_backend
+from mnlab.analysis.deployment import Backend, check_backend
 from mnlab.analysis.latency import check_threads, compare_latency, environment, machine_fingerprint
 from mnlab.storage import write_csv
 
@@ -44,7 +44,7 @@ class KernelBank:
     interleaved :func:`~mnlab.analysis.compare_latency` call; ``chunk``: kernels per call.
     """
 
-    def __init__(self, backend: str, *, threads: int = 1, cache: str | os.PathLike | None = None,
+    def __init__(self, backend: Backend, *, threads: int = 1, cache: str | os.PathLike | None = None,
                  measure: bool = True, rounds: int = 2, budget_s: float = 0.01, min_runs: int = 5,
                  chunk: int = 40, progress: bool = True, statistic: str = "latency_ms"):
         if statistic not in ("best_ms", "latency_ms"):

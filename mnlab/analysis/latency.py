@@ -26,15 +26,21 @@ import time
 import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from mnlab.analysis.deployment import DeployedModule, check_backend, deploy, example_input
-from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.analysis.deployment import Backend, DeployedModule, check_backend, deploy, example_input
+from mnlab.analysis.inputs import InputShape, check_module, resolve_input_shape
 from mnlab.validation import check_int
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_Model = TypeVar("_Model", bound=nn.Module)       # compare_latency takes a dict of any module type
+_Shape = TypeVar("_Shape", bound=InputShape)      # and of any kind of input shape
 
 
 # --------------------------------------------------------------------------- input validation
@@ -64,7 +70,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def environment(threads: int = 1, backend: str = "eager") -> dict:
+def environment(threads: int = 1, backend: Backend = "eager") -> dict:
     """What a timing depends on: CPU model, logical cores, threads used, torch version, backend."""
     return {
         "cpu": cpu_model(),
@@ -149,7 +155,7 @@ def _relative_iqr(samples: list[float]) -> float:
     return (q3 - q1) / median if median > 0 else float("inf")
 
 
-def runner_for(model: nn.Module, shape: tuple, backend: str, threads: int) -> nn.Module:
+def runner_for(model: nn.Module, shape: tuple[int, int, int, int], backend: Backend, threads: int) -> nn.Module:
     """What ``backend`` times for ``model``: the model itself (``"eager"``, or a
     :class:`~mnlab.analysis.DeployedModule` given ready), else its deployed form."""
     check_backend(backend)
@@ -185,7 +191,7 @@ def _sample(runner: nn.Module, x: torch.Tensor, warmup: int, min_runs: int, max_
     return samples
 
 
-def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, backend: str = "eager",
+def measure_latency(model: nn.Module, input_shape: InputShape = 224, *, threads: int = 1, backend: Backend = "eager",
                     warmup: int = 5, min_runs: int = 20, max_runs: int = 1000,
                     target_rel_iqr: float = 0.02, budget_s: float = 2.0) -> LatencyResult:
     """Time one forward pass of ``model`` at batch 1 on the CPU; return every sample and their summary.
@@ -235,8 +241,9 @@ def measure_latency(model: nn.Module, input_shape=224, *, threads: int = 1, back
     return result
 
 
-def compare_latency(models: "dict[str, nn.Module]", input_shape=224, *, rounds: int = 5, threads: int = 1,
-                    backend: str = "eager", budget_s: float = 0.2, min_runs: int = 10):
+def compare_latency(models: dict[str, _Model], input_shape: InputShape | dict[str, _Shape] = 224, *,
+                    rounds: int = 5, threads: int = 1, backend: Backend = "eager", budget_s: float = 0.2,
+                    min_runs: int = 10) -> pd.DataFrame:
     """Time several models *interleaved*, so that a load on the machine hits them all alike.
 
     Each of ``rounds`` rounds runs :func:`measure_latency` once per model, in turn; a model's

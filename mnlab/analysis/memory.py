@@ -18,7 +18,7 @@ import pandas as pd
 from torch import nn
 
 from mnlab.analysis.counting import analyze
-from mnlab.analysis.inputs import check_module
+from mnlab.analysis.inputs import InputShape, check_module
 from mnlab.analysis.ops import prod
 from mnlab.validation import check_int
 
@@ -50,7 +50,7 @@ def default_blocks(model: nn.Module) -> list[str]:
         "none; pass blocks as a list of qualified module names from model.named_modules()")
 
 
-def block_memory_table(model: nn.Module, input_shape, blocks: list[str] | None = None,
+def block_memory_table(model: nn.Module, input_shape: InputShape, blocks: list[str] | None = None,
                        dtype_bytes: int = 2) -> BlockMemory:
     """Reproduce the MobileNetV2 paper's Table 3 for ``model``.
 

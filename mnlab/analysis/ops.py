@@ -26,6 +26,7 @@ unknown        the output element count, as a visible stand-in: see ``Report.unk
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,11 +64,12 @@ class OpCall:
 
     __slots__ = ("op", "args", "kwargs", "positions", "inputs", "outputs")
 
-    def __init__(self, op: str, args: tuple, kwargs: dict, positions: dict, inputs: list, outputs: list):
+    def __init__(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any], positions: dict[str, int],
+                 inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> None:
         self.op, self.args, self.kwargs, self.positions = op, args, kwargs, positions
         self.inputs, self.outputs = inputs, outputs
 
-    def arg(self, name: str, default=None):
+    def arg(self, name: str, default: Any = None) -> Any:
         """The argument called ``name`` (by position or keyword), else ``default``."""
         i = self.positions.get(name)
         if i is not None and i < len(self.args):

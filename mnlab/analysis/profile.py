@@ -38,6 +38,7 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -45,12 +46,16 @@ import torch
 from torch import nn
 
 from mnlab.analysis.deployment import DeployedModule, check_backend, deploy
-from mnlab.analysis.inputs import check_module, resolve_input_shape
+from mnlab.analysis.inputs import InputShape, check_module, resolve_input_shape
 from mnlab.analysis.latency import check_threads, environment, example_input, preserved_state
 from mnlab.validation import check_int
 
+if TYPE_CHECKING:
+    from mnlab.analysis.counting import Report
+
 #: The backends :func:`profile_layers` can time layer by layer.
-PROFILE_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
+ProfileBackend = Literal["eager", "onnxruntime", "onnxruntime-int8"]
+PROFILE_BACKENDS: tuple[ProfileBackend, ...] = get_args(ProfileBackend)
 #: Why not XNNPACK: ExecuTorch (1.5.1) runs the network as one delegate call; with ETDump on,
 #: the delegate logs each XNNPACK operator's time, but under XNNPACK's own operator names
 #: ("Convolution (NHWC, F32) DWConv #3") with no debug handle (the XNNPACK backend's
@@ -211,8 +216,9 @@ def _median_per_call(per_run: list[list[tuple[str, float]]]) -> pd.DataFrame:
     return med.sort_values("order").reset_index().drop(columns="order")
 
 
-def profile_layers(model: nn.Module, input_shape=224, *, threads: int = 1, runs: int = 50,
-                   warmup: int = 5, report=None, backend: str = "eager") -> LayerProfile:
+def profile_layers(model: nn.Module, input_shape: InputShape = 224, *, threads: int = 1, runs: int = 50,
+                   warmup: int = 5, report: Report | None = None,
+                   backend: ProfileBackend = "eager") -> LayerProfile:
     """Time every layer of ``model`` and join the times to ``analyze(model, input_shape)``.
 
     See the module docstring for the method and for what ``end_to_end_ms``, ``layer_sum_ms``,

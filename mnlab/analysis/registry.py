@@ -21,7 +21,7 @@ counter ignore an op (no row); :func:`unregister_op` restores the built-in entry
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from mnlab.analysis import ops, products, shapes
 from mnlab.analysis.ops import Count, OpCall
@@ -72,7 +72,8 @@ _DEFAULTS = _defaults()
 _TABLE = dict(_DEFAULTS)
 
 
-def register_op(name: str, handler: Handler | None, params=("input",), *, primary: str | None = None) -> None:
+def register_op(name: str, handler: Handler | None, params: Sequence[str] = ("input",), *,
+                primary: str | None = None) -> None:
     """Count op ``name`` with ``handler`` from now on (None: ignore the op); see the module docstring.
 
     ``params``: the op's parameter names in order; ``primary``: the parameter whose tensor is the

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -103,7 +104,7 @@ def copy_gbps(nbytes: int, threads: int = 1, *, min_time_s: float = 0.05, repeat
     return 2 * src.numel() * 4 / seconds / 1e9
 
 
-def matmul_curve(sizes=(16, 32, 64, 128, 256, 512, 1024), threads: int = 1) -> pd.DataFrame:
+def matmul_curve(sizes: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), threads: int = 1) -> pd.DataFrame:
     """GFLOP/s against matrix side n: small matmuls are overhead-bound, large ones reach a plateau,
     the compute roof. One row per size: n, gflops."""
     return pd.DataFrame({"n": list(sizes), "gflops": [matmul_gflops(n, threads) for n in sizes]})

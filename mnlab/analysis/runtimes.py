@@ -35,7 +35,7 @@ import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -89,6 +89,14 @@ def quiet_native() -> Iterator[None]:
             os.close(fd)
 
 
+class Engine(Protocol):
+    """What a deployed backend runs on: a tensor in, a tensor out, and its own thread count."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def set_threads(self, threads: int) -> None: ...
+
+
 # --------------------------------------------------------------------------- TorchScript
 
 class TorchScriptEngine:
@@ -127,7 +135,9 @@ def export_onnx(form: nn.Module, x: torch.Tensor, path: Path) -> None:
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings(), quiet_native():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        torch.onnx.export(form, (x,), buffer, dynamo=False, opset_version=ONNX_OPSET,
+        # The legacy exporter writes to a file object too; torch's stub lists paths only.
+        torch.onnx.export(form, (x,), buffer,  # type: ignore[arg-type]
+                          dynamo=False, opset_version=ONNX_OPSET,
                           input_names=["input"], output_names=["output"], do_constant_folding=True)
     write_atomic(path, buffer.getvalue())
 
@@ -171,7 +181,7 @@ class OrtEngine:
 
     def __init__(self, path: Path, threads: int = 1):
         self.path = Path(path)
-        self.threads = None
+        self.threads: int | None = None
         self.set_threads(threads)
 
     def set_threads(self, threads: int) -> None:
@@ -301,7 +311,8 @@ class XnnpackEngine:
             from executorch.runtime import Runtime
 
             self.program = Runtime.get().load_program(str(path))
-        self.method, self.generation = None, None
+        self.method: Any = None             # executorch's Method (untyped), loaded by _load()
+        self.generation: int | None = None
         self.set_threads(threads)
         with quiet_native():
             self(x)  # the first run prints what cpuinfo finds

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -77,7 +77,7 @@ def _known() -> list[str]:
     return [*_REGISTRY, *(n for models in _TASK_MODELS.values() for n in models)]
 
 
-def check_model_name(name) -> str:
+def check_model_name(name: object) -> str:
     """``name`` if the registry knows it, else a ``ValueError`` that suggests the close names."""
     if not isinstance(name, str) or (name not in _REGISTRY and _task_entry(name) is None):
         close = difflib.get_close_matches(str(name), _known(), n=3, cutoff=0.6)
@@ -86,7 +86,7 @@ def check_model_name(name) -> str:
     return name
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
+def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a model by name; ``kwargs`` go to its constructor (``width_mult``, ``num_classes``, …).
 
     An argument the constructor does not take is a ``ValueError`` listing the ones it does.

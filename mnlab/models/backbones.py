@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal, Sequence, get_args
 
 import torch
 from torch import nn
@@ -54,7 +55,9 @@ BACKBONES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3
 #: The feature maps a backbone can return (module docstring).
 TAPS = ("stride8", "stride8_dw", "C4", "penultimate", "C5")
 OUTPUT_STRIDES = (8, 16, 32)
-REDUCED_TAILS = (False, "detection", "segmentation")
+#: ``reduced_tail``: none (False), or TensorFlow's detection or segmentation version (module docstring).
+ReducedTail = Literal[False, "detection", "segmentation"]
+REDUCED_TAILS: tuple[ReducedTail, ...] = get_args(ReducedTail)
 _V3_HEADS = {"mobilenet_v3_large": (LARGE, 1280), "mobilenet_v3_small": (SMALL, 1024)}
 
 
@@ -65,7 +68,7 @@ def check_choice(value, name: str, allowed) -> object:
     return value
 
 
-def _halve_v3(rows: list[Bneck], reduced_tail: str) -> list[Bneck]:
+def _halve_v3(rows: list[Bneck], reduced_tail: ReducedTail) -> list[Bneck]:
     """V3 rows with every layer after C4 (the last stride-2 block's expansion) halved."""
     c4 = max(i for i, row in enumerate(rows) if row.stride == 2)
     halved = []
@@ -77,7 +80,7 @@ def _halve_v3(rows: list[Bneck], reduced_tail: str) -> list[Bneck]:
     return halved
 
 
-def _classifier(name: str, width_mult: float, reduced_tail) -> nn.Module:
+def _classifier(name: str, width_mult: float, reduced_tail: ReducedTail) -> nn.Module:
     """The classifier whose ``features`` become the backbone."""
     if name == "mobilenet_v1":
         if reduced_tail:
@@ -209,8 +212,8 @@ class Backbone(nn.Module):
         return OrderedDict((name, found[name]) for name in self.taps)
 
 
-def backbone(name: str = "mobilenet_v2", *, taps=("C4", "C5"), width_mult: float = 1.0,
-             output_stride: int = 32, reduced_tail=False) -> Backbone:
+def backbone(name: str = "mobilenet_v2", *, taps: Sequence[str] = ("C4", "C5"), width_mult: float = 1.0,
+             output_stride: int = 32, reduced_tail: ReducedTail = False) -> Backbone:
     """The feature extractor of MobileNet ``name`` (one of :data:`BACKBONES`), returning ``taps``.
 
     ``output_stride`` is 32 (as classified), 16 or 8 (atrous, :func:`dilate_`); ``reduced_tail``

@@ -30,10 +30,12 @@ map by map, then by position, then by anchor, as torchvision's ``SSDHead`` order
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
-from mnlab.models.backbones import Backbone, backbone, check_choice
+from mnlab.models.backbones import Backbone, ReducedTail, backbone, check_choice
 from mnlab.models.layers import DepthwiseSeparable, check_multiplier, check_num_classes, conv_bn_act
 from mnlab.validation import check_int, is_int
 
@@ -95,8 +97,8 @@ def _check_anchors(anchors, maps: int) -> tuple[int, ...]:
 
 
 def ssd(backbone_name: str = "mobilenet_v2", *, head: str = "ssdlite", num_classes: int = 91,
-        width_mult: float = 1.0, reduced_tail=False, anchors=(6, 6, 6, 6, 6, 6),
-        extra_channels=EXTRA_CHANNELS, min_depth: int = 16) -> SSD:
+        width_mult: float = 1.0, reduced_tail: ReducedTail = False, anchors: Sequence[int] = (6, 6, 6, 6, 6, 6),
+        extra_channels: Sequence[int] = EXTRA_CHANNELS, min_depth: int = 16) -> SSD:
     """SSD or SSDLite (``head``) on a MobileNet backbone (:data:`~mnlab.models.backbones.BACKBONES`).
 
     ``num_classes`` scores per box, background included (COCO: 80 classes + 1, or 90 ids + 1 =

@@ -127,7 +127,8 @@ def _lite(name: str):
         return efficientnet_lite(**{**defaults, **kwargs})
 
     signature = inspect.signature(efficientnet_lite)
-    build.__signature__ = signature.replace(parameters=[
+    # A function takes any attribute; inspect.signature (and create_model) reads this one.
+    build.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
         p.replace(kind=p.KEYWORD_ONLY, default=defaults.get(p.name, p.default))
         for p in signature.parameters.values()])
     return named(build, name, f"{name}: width {scaling.width}, depth {scaling.depth}, resolution "

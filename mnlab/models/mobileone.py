@@ -50,7 +50,7 @@ class MobileOneBlock(nn.Module):
     """One MobileOne unit (Fig. 3): Σ branches → [SE] → ReLU, re-parameterizable into one conv."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 groups: int = 1, branches: int = 1, squeeze_excite: bool = False):
+                 groups: int = 1, branches: int = 1, squeeze_excite: bool = False) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.groups = kernel_size, stride, groups
@@ -125,7 +125,7 @@ class MobileOneBlock(nn.Module):
         self.identity = None
 
 
-def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000, width_mult=None) -> MobileNet:
+def mobileone(variant: str = "mobileone_s0", num_classes: int = 1000, width_mult: float | None = None) -> MobileNet:
     """Build a train-time MobileOne S0–S4 (Table 7 of the paper; apple/ml-mobileone layout).
 
     MobileOne has no width multiplier: its variant *is* its width (the α0–α3 of Table 7), so
@@ -177,7 +177,7 @@ def reparameterize(model: nn.Module) -> nn.Module:
 
 
 def _variant(name: str):
-    def build(num_classes: int = 1000, width_mult=None) -> MobileNet:
+    def build(num_classes: int = 1000, width_mult: float | None = None) -> MobileNet:
         return mobileone(name, num_classes, width_mult)
 
     return named(build, name, f"{name} in its train-time (multi-branch) form; see :func:`reparameterize`.")

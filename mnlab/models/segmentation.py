@@ -26,11 +26,13 @@ stride-8 features for training (``aux=True``); the paper's head has neither.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnlab.models.backbones import backbone, check_choice
+from mnlab.models.backbones import ReducedTail, backbone, check_choice
 from mnlab.models.layers import check_num_classes, conv_bn_act
 from mnlab.validation import check_int
 
@@ -139,7 +141,8 @@ def _features(backbone_name: str, taps, width_mult, output_stride, reduced_tail)
 
 def deeplabv3(backbone_name: str = "mobilenet_v2", *, output_stride: int = 16, aspp: bool = True,
               image_pooling: bool = True, num_classes: int = 21, filters: int = 256,
-              width_mult: float = 1.0, reduced_tail=False, rates=None, conv3x3: bool = False,
+              width_mult: float = 1.0, reduced_tail: ReducedTail = False, rates: Sequence[int] | None = None,
+              conv3x3: bool = False,
               aux: bool = False) -> Segmenter:
     """Mobile DeepLabv3 (MobileNetV2 Table 7): ASPP or not, image pooling or not, at output stride
     8 or 16 (or 32); VOC's 21 classes by default. ``rates`` defaults to (6, 12, 18) · 16 / OS."""
@@ -158,7 +161,7 @@ def deeplabv3(backbone_name: str = "mobilenet_v2", *, output_stride: int = 16, a
 
 
 def raspp(backbone_name: str = "mobilenet_v3_large", *, filters: int = 256, num_classes: int = 19,
-          output_stride: int = 16, width_mult: float = 1.0, reduced_tail=False) -> Segmenter:
+          output_stride: int = 16, width_mult: float = 1.0, reduced_tail: ReducedTail = False) -> Segmenter:
     """R-ASPP (MobileNetV3 Table 7, SH ×): DeepLabv3 without the atrous branches; Cityscapes'
     19 classes by default."""
     return deeplabv3(backbone_name, output_stride=output_stride, aspp=False, num_classes=num_classes,
@@ -166,7 +169,7 @@ def raspp(backbone_name: str = "mobilenet_v3_large", *, filters: int = 256, num_
 
 
 def lraspp(backbone_name: str = "mobilenet_v3_large", *, filters: int = 128, num_classes: int = 19,
-           output_stride: int = 16, width_mult: float = 1.0, reduced_tail=False,
+           output_stride: int = 16, width_mult: float = 1.0, reduced_tail: ReducedTail = False,
            skip: str = "stride8_dw") -> Segmenter:
     """LR-ASPP (MobileNetV3 Table 7, SH ✓) with ``filters`` head filters (the paper: 128 or 256).
 

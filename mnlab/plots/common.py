@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, LogFormatter, NullFormatter
@@ -29,7 +30,7 @@ def _colours(values) -> dict:
 
 
 def plot_roofline(data: pd.DataFrame, peaks: MachinePeaks, *, title: str | None = None,
-                  ax=None) -> Figure:
+                  ax: Axes | None = None) -> Figure:
     """Roofline of profiled layers: achieved GFLOP/s against arithmetic intensity (log–log).
 
     ``data`` is :func:`mnlab.analysis.roofline`'s table, ``peaks`` the

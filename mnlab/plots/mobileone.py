@@ -3,6 +3,7 @@ and the zoo's latency against its cost metrics."""
 from __future__ import annotations
 
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ import torch
 from matplotlib.figure import Figure
 
 from mnlab.plots.common import plot_latency_vs_metrics
+
+if TYPE_CHECKING:
+    from mnlab.analysis import Backend
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "chapters" / "data"
 
@@ -34,7 +38,7 @@ def plot_reparam_kernels(kernels: dict[str, torch.Tensor], channel: int = 0) -> 
     return fig
 
 
-def plot_activation_latency(activations: pd.DataFrame, backend: str = "onnxruntime") -> Figure:
+def plot_activation_latency(activations: pd.DataFrame, backend: Backend = "onnxruntime") -> Figure:
     """One bar per activation of :func:`mnlab.studies.mobileone.activation_study` (its
     ``<backend>_ms`` column): ReLU-like in blue, smooth in orange, the sigmoid gate in red."""
     colours = {"ReLU": "tab:blue", "ReLU6": "tab:blue", "SE-ReLU (sigmoid gate)": "tab:red"}

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from mnlab.analysis import Backend
 
 _ZOO = Path(__file__).resolve().parents[2] / "chapters" / "data" / "zoo_latency.csv"
 
@@ -36,7 +40,7 @@ def plot_pareto(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     return fig
 
 
-def _stored_pareto(backend: str) -> Figure:
+def _stored_pareto(backend: Backend) -> Figure:
     from mnlab.studies.synthesis import read_zoo, synthesis_table
     return plot_pareto(synthesis_table(read_zoo(_ZOO, backend)),
                        title=f"Published ImageNet top-1 against stored latency ({backend}, 1 thread)")

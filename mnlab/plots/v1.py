@@ -1,9 +1,14 @@
 """Chapter 2's figures: MobileNetV1's two knobs, counted (Sec. 3.3–3.4) and timed."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from mnlab.analysis import Backend
 
 
 def _check(table: pd.DataFrame, columns: set, name: str, source: str) -> None:
@@ -38,7 +43,7 @@ def plot_scaling(grid: pd.DataFrame, full_resolution: int = 224) -> Figure:
     return fig
 
 
-def plot_latency_vs_macs(latency: pd.DataFrame, grid: pd.DataFrame, backend: str = "onnxruntime") -> Figure:
+def plot_latency_vs_macs(latency: pd.DataFrame, grid: pd.DataFrame, backend: Backend = "onnxruntime") -> Figure:
     """Latency against MACs over the α × resolution grid, one line per α (log–log): ``latency``
     is :func:`mnlab.studies.v1.latency_grid` (or its stored table), ``grid`` the counts."""
     _check(latency, {"width", "resolution", "latency_ms"}, "latency", "latency_grid()")

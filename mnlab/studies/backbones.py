@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Sequence
 
 import pandas as pd
 import torch
 from torch import nn
 
-from mnlab.analysis import analyze, compare_latency
+from mnlab.analysis import InputShape, analyze, compare_latency
 from mnlab.analysis.latency import environment
 from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import create_model
-from mnlab.models.backbones import BACKBONES, TAPS, LastOutput, backbone
+from mnlab.models.backbones import BACKBONES, TAPS, LastOutput, ReducedTail, backbone
 from mnlab.models.detection import ssd
 from mnlab.models.segmentation import deeplabv3, lraspp, raspp
 from mnlab.papers import FIGURES, figure
@@ -79,7 +80,7 @@ DOCUMENTED = {
 }
 
 
-def part_costs(model: nn.Module, input_shape) -> pd.DataFrame:
+def part_costs(model: nn.Module, input_shape: InputShape) -> pd.DataFrame:
     """Parameters and MACs of each top-level part of ``model`` (backbone, extra, box_head, …)."""
     layers = analyze(model, input_shape).layers
     macs = layers.groupby(layers["name"].str.split(".").str[0])["macs"].sum()
@@ -87,7 +88,7 @@ def part_costs(model: nn.Module, input_shape) -> pd.DataFrame:
                                 "macs": int(macs.get(name, 0))} for name, part in model.named_children()}).T
 
 
-def tf_atrous_macs(model: nn.Module, input_shape) -> int:
+def tf_atrous_macs(model: nn.Module, input_shape: InputShape) -> int:
     """MACs as TensorFlow's atrous convolution computes them: a conv with rate r runs on its
     output grid padded up to a multiple of r (``space_to_batch``), so it costs more."""
     report = analyze(model, input_shape)
@@ -100,7 +101,8 @@ def tf_atrous_macs(model: nn.Module, input_shape) -> int:
     return int(round(report.totals["macs"] + extra))
 
 
-def multiscale_macs(model: nn.Module, side: int = VOC_INPUT, scales=MF_SCALES, flip: bool = True) -> int:
+def multiscale_macs(model: nn.Module, side: int = VOC_INPUT, scales: Sequence[float] = MF_SCALES,
+                    flip: bool = True) -> int:
     """Test-time multi-scale (+ flip) cost: the network once per scale on an image resized as
     DeepLab resizes it (side − 1)·s + 1, twice with flipping (TF atrous MACs, above)."""
     return sum((2 if flip else 1) * tf_atrous_macs(model, int((side - 1) * s + 1)) for s in scales)
@@ -174,7 +176,7 @@ def deeplab_table() -> pd.DataFrame:
 def segmenter(n: int) -> nn.Module:
     """Row ``n`` of V3 Table 7 (19 Cityscapes classes, output stride 16)."""
     _, bb, width, rf2, lite, filters = SEGMENTERS[n - 1]
-    tail = ("segmentation" if bb.startswith("mobilenet_v3") else "detection") if rf2 else False
+    tail: ReducedTail = ("segmentation" if bb.startswith("mobilenet_v3") else "detection") if rf2 else False
     build = lraspp if lite else raspp
     return build(bb, filters=filters, width_mult=width, reduced_tail=tail).eval()
 
@@ -262,7 +264,7 @@ def cost_split() -> pd.DataFrame:
     return pd.DataFrame({label: _split(build(), (1, 3, *shape)) for label, build, shape in BREAKDOWN}).T
 
 
-def breakdown_grid(sides=(160, 320, 480, 640, 800, 960)) -> pd.DataFrame:
+def breakdown_grid(sides: Sequence[int] = (160, 320, 480, 640, 800, 960)) -> pd.DataFrame:
     """Backbone and head MACs of every ``BREAKDOWN`` model at each input short side (the
     segmenters keep their paper's aspect ratio): the explorer's grid; ``model`` indexes BREAKDOWN."""
     rows = []

@@ -17,11 +17,13 @@ The search under a budget (NetAdapt, MnasNet's reward) is in :mod:`mnlab.studies
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 from torch import nn
@@ -31,6 +33,10 @@ from mnlab.models import build_mobilenet_v3, create_model, family, reparameteriz
 from mnlab.models.layers import make_divisible
 from mnlab.models.mobilenet_v3 import HS, RE, Bneck
 from mnlab.validation import check_int
+
+if TYPE_CHECKING:
+    from mnlab.analysis import Backend
+    from mnlab.analysis.kernel_bank import KernelBank
 
 # --------------------------------------------------------------------------- the search space
 
@@ -181,7 +187,7 @@ def _row(config: Config, model: nn.Module) -> dict:
             "kernels": len(kernels(report))}
 
 
-def timings(models: dict[str, tuple[nn.Module, int]], *, backend: str, threads: int, rounds: int,
+def timings(models: dict[str, tuple[nn.Module, int]], *, backend: Backend, threads: int, rounds: int,
              budget_s: float) -> dict[str, dict]:
     """Time ``models`` (key → (module, resolution)) interleaved; the timing and machine columns."""
     from mnlab.analysis import compare_latency
@@ -199,7 +205,8 @@ def timings(models: dict[str, tuple[nn.Module, int]], *, backend: str, threads: 
                 "fingerprint": machine_fingerprint(env), "measured_at": now} for k in models}
 
 
-def cached_rows(path, columns: list[str], keys: list[str], backend: str, threads: int, measure: bool):
+def cached_rows(path: str | os.PathLike[str] | None, columns: list[str], keys: list[str], backend: Backend,
+                threads: int, measure: bool) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """The stored table at ``path``, the rows already there for this machine (or, when not
     measuring, the stored machine) indexed by key, and the keys still missing."""
     from mnlab.analysis.kernel_bank import read_table, stored_machine
@@ -215,7 +222,8 @@ def cached_rows(path, columns: list[str], keys: list[str], backend: str, threads
     return table, done, missing
 
 
-def measure_dataset(configs: list[Config], *, backend: str = "onnxruntime", cache=None, measure: bool = True,
+def measure_dataset(configs: list[Config], *, backend: Backend = "onnxruntime",
+                    cache: str | os.PathLike[str] | None = None, measure: bool = True,
                     threads: int = 1, rounds: int = 3, budget_s: float = 0.1, chunk: int = 6,
                     progress: bool = True) -> pd.DataFrame:
     """Count and time every configuration end to end, one row each, in the order given.
@@ -248,7 +256,7 @@ def measure_dataset(configs: list[Config], *, backend: str = "onnxruntime", cach
     return done.loc[[c.key for c in configs]].reset_index()[COLUMNS].infer_objects()
 
 
-def config_of(row) -> Config:
+def config_of(row: Mapping[str, Any]) -> Config:
     """The :class:`Config` of one row of the stored data set."""
     def value(name):
         v = row[name]
@@ -284,7 +292,8 @@ LOOKUP_KEYS = ["mobilenet_v1 x1 @224", "mobilenet_v2 x1 @224", "mobilenet_v3_lar
                "mobilenet_v3_small x1 @224", "efficientnet_lite0 @224", "mobileone_s0 @224"]
 
 
-def evaluate(predictors: dict, described: list, data: pd.DataFrame, split: str, latency: str = "latency_ms"):
+def evaluate(predictors: dict, described: list, data: pd.DataFrame, split: str,
+             latency: str = "latency_ms") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each predictor on the ``split``'s training rows, predict its test rows.
 
     Returns ``(scores, predictions)``: one row per predictor of
@@ -388,14 +397,14 @@ def _printed(key: str) -> str:
 DATASET_CSV, KERNELS_CSV, SEARCH_CSV = "latency_dataset.csv", "latency_kernels.csv", "latency_netadapt.csv"
 
 
-def predictors(bank) -> dict:
+def predictors(bank: KernelBank) -> dict:
     """The four predictors of :mod:`mnlab.analysis.predict`, by name, the last two on ``bank``."""
     from mnlab.analysis.predict import KernelModel, LookupTable, MacsLinear, Roofline
 
     return {p.name: p for p in (MacsLinear(), Roofline(), LookupTable(bank), KernelModel(bank))}
 
 
-def build(data: pd.DataFrame, described: list, bank, latency: str = "latency_ms") -> dict:
+def build(data: pd.DataFrame, described: list, bank: KernelBank, latency: str = "latency_ms") -> dict:
     """Fit and score every predictor on both splits (timing the kernels and ops they need on
     ``bank``'s backend, unless stored): ``{split: (scores, predictions, fitted predictors)}``."""
     result = {}

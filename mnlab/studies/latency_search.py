@@ -10,13 +10,19 @@
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 from torch import nn
 
 from mnlab.models.layers import make_divisible
 from mnlab.studies.latency_prediction import cached_rows, timings
+
+if TYPE_CHECKING:
+    from mnlab.analysis import Backend
+    from mnlab.analysis.predict import Predictor
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ class V2Widths:
         return V2Widths(**{**self.__dict__, name: new})
 
 
-def netadapt(predictor, budget_ms: float, *, start: V2Widths | None = None, resolution: int = 224,
+def netadapt(predictor: Predictor, budget_ms: float, *, start: V2Widths | None = None, resolution: int = 224,
              step: float = 0.1, max_steps: int = 200) -> pd.DataFrame:
     """NetAdapt (Yang et al. 2018), small: from MobileNetV2 shrink one layer per step until the
     *predicted* latency is at most ``budget_ms``.
@@ -147,7 +153,8 @@ def mnasnet_reward(accuracy: float, latency_ms: float, target_ms: float, w: floa
     return float(accuracy * (latency_ms / target_ms) ** w)
 
 
-def reward_table(models: dict[str, tuple[float, float]], target_ms: float, ws=(-0.07, -0.15)) -> pd.DataFrame:
+def reward_table(models: dict[str, tuple[float, float]], target_ms: float,
+                 ws: Sequence[float] = (-0.07, -0.15)) -> pd.DataFrame:
     """The reward of each (top-1 %, latency ms) in ``models`` for each exponent in ``ws``."""
     rows = [{"model": name, "top1": acc, "latency_ms": ms,
              **{f"reward (w={w:g})": mnasnet_reward(acc, ms, target_ms, w) for w in ws}}
@@ -161,7 +168,8 @@ SEARCH_COLUMNS = ["key", "macs", "params", "latency_ms", "best_ms", "spread", "b
                   "logical_cores", "torch", "fingerprint", "measured_at"]
 
 
-def measure_widths(networks: dict[str, V2Widths], *, backend: str = "onnxruntime", cache=None,
+def measure_widths(networks: dict[str, V2Widths], *, backend: Backend = "onnxruntime",
+                   cache: str | os.PathLike[str] | None = None,
                    measure: bool = True, resolution: int = 224, threads: int = 1, rounds: int = 10,
                    budget_s: float = 0.1) -> pd.DataFrame:
     """Time MobileNetV2 width variants (NetAdapt's result, uniform multipliers) in one

@@ -18,7 +18,7 @@ digits with ``mnlab.training.train`` (one stratified split, one loop, several se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ def stage_layout(model: nn.Module) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_lite(name: str, **changes) -> nn.Module:
+def build_lite(name: str, **changes: Any) -> nn.Module:
     """An EfficientNet-Lite of the README's table (``name`` in :data:`LITE_NAMES`), in eval mode;
     ``changes`` (``fix_stem_head``, ``squeeze_excite``, ``activation``) undo the Lite changes."""
     if name not in SCALING:
@@ -192,7 +192,7 @@ class QuantizationStudy:
 def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = None,
                        seeds: Sequence[int] = (0, 1, 2), bits: Sequence[int] = (8, 6, 5, 4), *,
                        data: Digits | None = None, calibration_size: int = 256, width: int = 12,
-                       **train_kwargs) -> QuantizationStudy:
+                       **train_kwargs: Any) -> QuantizationStudy:
     """Train one digits net per (activation, seed), then quantize it post-training.
 
     Calibration uses the first ``calibration_size`` training images (never the test set).

@@ -20,13 +20,15 @@ squeeze-and-excite at (almost exactly) equal MACs (:func:`block_study`), timed o
 from __future__ import annotations
 
 import copy
+import os
+from typing import Sequence
 
 import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnlab.analysis import analyze, deploy
+from mnlab.analysis import Backend, analyze, deploy
 from mnlab.analysis.latency import compare_latency
 from mnlab.claims import Evidence, compare, statement
 from mnlab.models import MobileOneBlock, create_model, reparameterize
@@ -152,7 +154,7 @@ def reparam_counts(resolution: int = 224) -> pd.DataFrame:
 
 
 def interleaved_latency(models: dict, resolution: int, *, rounds: int = 3, budget_s: float = 0.2,
-                        backend: str = "eager") -> dict:
+                        backend: Backend = "eager") -> dict:
     """Latency (ms) of each model timed interleaved with :func:`mnlab.analysis.compare_latency`;
     each keeps its fastest round's median (a burst of other work only ever slows a round down).
 
@@ -178,8 +180,8 @@ def keep_branches(model: nn.Module) -> nn.Module:
     return form
 
 
-def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
-               budget_s: float = 0.05, backend: str = "eager") -> pd.DataFrame:
+def time_forms(names: Sequence[str] = MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
+               budget_s: float = 0.05, backend: Backend = "eager") -> pd.DataFrame:
     """Latency (ms, batch 1, one thread, on ``backend``) of each MobileOne in its train-time and
     its re-parameterized form, and the speed-up between them. On a deployed backend
     (:func:`mnlab.analysis.deploy`) both forms are exported with BatchNorm folded, so the
@@ -219,7 +221,7 @@ def time_forms(names=MOBILEONE_NAMES, resolution: int = 224, *, rounds: int = 5,
 
 
 def activation_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
-                     backends=("deploy",)) -> pd.DataFrame:
+                     backends: Sequence[Backend] = ("deploy",)) -> pd.DataFrame:
     """Time ``mnlab.models.toys.thirty_layer_net`` with every activation of ``STUDY_ACTIVATIONS``
     (:func:`interleaved_latency`).
 
@@ -246,7 +248,7 @@ BLOCK_VARIANTS: dict[str, tuple[bool, bool]] = {"baseline": (False, False), "+ s
 
 
 def block_study(resolution: int = 112, *, rounds: int = 3, budget_s: float = 0.2,
-                backend: str = "deploy") -> pd.DataFrame:
+                backend: Backend = "deploy") -> pd.DataFrame:
     """Time ``mnlab.models.toys.thirty_layer_net`` (ReLU) with skip connections and/or SE: the extra MACs are
     tiny (reported in ``macs_vs_baseline``), the extra time is not.
 
@@ -284,10 +286,11 @@ def correlation_pivot(correlation: pd.DataFrame, statistic: str = "spearman") ->
 
 
 #: The backends of the stored zoo, side by side in :func:`backend_correlations`.
-ZOO_BACKENDS = ("eager", "onnxruntime", "xnnpack")
+ZOO_BACKENDS: tuple[Backend, ...] = ("eager", "onnxruntime", "xnnpack")
 
 
-def backend_correlations(path, metrics=("macs", "params", "bytes"), backends=ZOO_BACKENDS) -> pd.DataFrame:
+def backend_correlations(path: str | os.PathLike[str], metrics: Sequence[str] = ("macs", "params", "bytes"),
+                         backends: Sequence[Backend] = ZOO_BACKENDS) -> pd.DataFrame:
     """Spearman's ρ and Kendall's τ between each cost metric and latency over the whole zoo, once
     per backend of the stored zoo at ``path`` (:func:`mnlab.studies.synthesis.read_zoo`).
 

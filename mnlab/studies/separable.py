@@ -11,11 +11,12 @@ The layers here are bare convolutions (no BatchNorm, no activation), as in the p
 from __future__ import annotations
 
 import itertools
+from typing import Sequence
 
 import pandas as pd
 from torch import nn
 
-from mnlab.analysis import analyze, compare_latency
+from mnlab.analysis import Backend, analyze, compare_latency
 from mnlab.claims import Claim, Evidence, compare, statement, within
 
 # MobileNetV1, Table 3: the layer the paper uses — Dk = 3, M = N = 512, DF = 14.
@@ -81,7 +82,8 @@ def formula_vs_counted(in_channels: int, out_channels: int, size: int, kernel: i
     return table
 
 
-def reduction_sweep(channels=(8, 16, 32, 64, 128, 256, 512, 1024), kernels=(3, 5, 7), size: int = 14) -> pd.DataFrame:
+def reduction_sweep(channels: Sequence[int] = (8, 16, 32, 64, 128, 256, 512, 1024),
+                    kernels: Sequence[int] = (3, 5, 7), size: int = 14) -> pd.DataFrame:
     """Eq. 6 over a grid of output widths N and kernels Dk (M = N): formula and counted ratio,
     and the saving (standard / separable MACs) the paper summarizes as "8 to 9 times" for 3×3."""
     rows = []
@@ -112,7 +114,8 @@ def table3() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("key")
 
 
-def g1_sweep(widths=((256, 256), (128, 512), (64, 1024), (32, 2048)), size: int = 28) -> pd.DataFrame:
+def g1_sweep(widths: Sequence[tuple[int, int]] = ((256, 256), (128, 512), (64, 1024), (32, 2048)),
+             size: int = 28) -> pd.DataFrame:
     """ShuffleNetV2 guideline G1: 1×1 convs with the same MACs B = h·w·c1·c2 (c1·c2 is constant
     across ``widths``) and different c1 : c2 ratios. The counted memory access cost
     MAC = h·w·(c1 + c2) + c1·c2 (elements; the counter's ``memory_access_elems``) is smallest at c1 = c2, where it meets the bound
@@ -131,8 +134,8 @@ def g1_sweep(widths=((256, 256), (128, 512), (64, 1024), (32, 2048)), size: int 
     return pd.DataFrame(rows)
 
 
-def latency_sweep(channels=(64, 128, 256, 512), size: int = 14, kernel: int = 3,
-                  rounds: int = 5, budget_s: float = 0.1, backend: str = "onnxruntime") -> pd.DataFrame:
+def latency_sweep(channels: Sequence[int] = (64, 128, 256, 512), size: int = 14, kernel: int = 3,
+                  rounds: int = 5, budget_s: float = 0.1, backend: Backend = "onnxruntime") -> pd.DataFrame:
     """Time the standard and the separable layer (M = N = ``channels``) at batch 1, one thread,
     interleaved (:func:`~mnlab.analysis.compare_latency`), on ``backend`` (deployed: ONNX Runtime).
 
@@ -151,7 +154,7 @@ def latency_sweep(channels=(64, 128, 256, 512), size: int = 14, kernel: int = 3,
 
 
 def g1_timing(g1: pd.DataFrame, size: int = 28, rounds: int = 7, budget_s: float = 0.1,
-              backend: str = "onnxruntime") -> pd.DataFrame:
+              backend: Backend = "onnxruntime") -> pd.DataFrame:
     """:func:`g1_sweep`'s layers timed interleaved on ``backend`` (batch 1, one thread): the rows
     with ``latency_ms``, each layer's fastest run over ``rounds`` rounds (the least disturbed)."""
     layers = {r["c1:c2"]: nn.Conv2d(r.c1, r.c2, 1, bias=False) for _, r in g1.iterrows()}

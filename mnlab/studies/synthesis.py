@@ -14,13 +14,16 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
+from mnlab.analysis import Backend
 from mnlab.papers import figure
 from mnlab.storage import write_csv
-from mnlab.zoo import COLUMNS, default_configs, zoo_sweep
+from mnlab.zoo import COLUMNS, ConfigTuple, ZooConfig, default_configs, zoo_sweep
 from mnlab.validation import check_int
 
 _BOOL_COLUMNS = ("reparameterized", "noisy")
@@ -40,7 +43,7 @@ def _read_all(path: Path) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-def read_zoo(path: str | os.PathLike, backend: str = "eager") -> pd.DataFrame:
+def read_zoo(path: str | os.PathLike, backend: Backend = "eager") -> pd.DataFrame:
     """Read a zoo table written by :func:`stored_zoo` (or a :func:`~mnlab.zoo.zoo_sweep` cache):
     its rows timed on ``backend`` (one of ``mnlab.analysis.BACKENDS``).
 
@@ -51,8 +54,9 @@ def read_zoo(path: str | os.PathLike, backend: str = "eager") -> pd.DataFrame:
     return table[table["backend"] == backend].reset_index(drop=True)
 
 
-def stored_zoo(path: str | os.PathLike, remeasure: bool, *, configs=None, threads: int = 1,
-               budget_s: float = 1.0, repeats: int = 1, backend: str = "eager") -> pd.DataFrame:
+def stored_zoo(path: str | os.PathLike[str], remeasure: bool, *,
+               configs: Iterable[ZooConfig | ConfigTuple] | None = None, threads: int = 1,
+               budget_s: float = 1.0, repeats: int = 1, backend: Backend = "eager") -> pd.DataFrame:
     """The zoo sweep on ``backend`` as stored at ``path``; measured on this machine (and stored)
     only if ``remeasure`` is true or the file has no rows for ``backend`` yet.
 
@@ -118,7 +122,7 @@ def top1_key(model: str, width: float | None, resolution: int) -> str | None:
     return None
 
 
-def label_of(row) -> str:
+def label_of(row: Mapping[str, Any]) -> str:
     """A short label for a zoo row: "V1 0.75 @192", "V3-L 1.0", "Lite2", "MobileOne-S0"."""
     model, width, res = row["model"], row["width"], int(row["resolution"])
     short = {"mobilenet_v1": "V1", "conv_mobilenet_v1": "Conv V1", "shallow_mobilenet_v1": "Shallow V1",
@@ -251,8 +255,8 @@ def cheapest_reaching(table: pd.DataFrame, top1: float, cost: str = "latency_ms"
     return reaching.loc[reaching[cost].idxmin()]
 
 
-def runtime_speedup(model, resolution: int, *, backend: str = "onnxruntime", rounds: int = 3,
-                    budget_s: float = 0.2) -> dict:
+def runtime_speedup(model: nn.Module, resolution: int, *, backend: Backend = "onnxruntime", rounds: int = 3,
+                    budget_s: float = 0.2) -> dict[str, float]:
     """Eager PyTorch against a deployed form (``backend``, one of ``mnlab.analysis.BACKENDS``:
     BN folded, graph runtime) of the same model, timed interleaved: ``eager_ms``,
     ``deployed_ms`` and ``speedup`` (eager / deployed)."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
-from mnlab.analysis import analyze, compare_latency
+from mnlab.analysis import Backend, analyze, compare_latency
 from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import create_model
 from mnlab.papers import figure
@@ -56,7 +58,8 @@ def paper_tables() -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def width_resolution_grid(widths=(0.25, 0.5, 0.75, 1.0), resolutions=(128, 160, 192, 224),
+def width_resolution_grid(widths: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+                          resolutions: Sequence[int] = (128, 160, 192, 224),
                           name: str = V1) -> pd.DataFrame:
     """Counts over the α × resolution grid (the explorer's data): one row per setting."""
     rows = [{"width": w, "resolution": r, **count(name, w, r)}
@@ -64,7 +67,7 @@ def width_resolution_grid(widths=(0.25, 0.5, 0.75, 1.0), resolutions=(128, 160, 
     return pd.DataFrame(rows)
 
 
-def scaling_exponent(x, y) -> float:
+def scaling_exponent(x: ArrayLike, y: ArrayLike) -> float:
     """Slope of the least-squares line through (log x, log y): y ∝ x^slope. α² scaling is slope 2.
 
     A constant y has slope exactly 0 (a fit would leave ±1e-15 of rounding, whose sign depends
@@ -77,7 +80,7 @@ def scaling_exponent(x, y) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def scaling_exponents(grid: pd.DataFrame, metrics=("macs", "params"), width_at: int = 224,
+def scaling_exponents(grid: pd.DataFrame, metrics: Sequence[str] = ("macs", "params"), width_at: int = 224,
                       resolution_at: float = 1.0) -> pd.DataFrame:
     """Fitted exponents of each metric against α (at ``width_at`` pixels) and against ρ (at
     α = ``resolution_at``), with ρ = resolution / the largest resolution in the grid."""
@@ -90,8 +93,9 @@ def scaling_exponents(grid: pd.DataFrame, metrics=("macs", "params"), width_at: 
     })
 
 
-def latency_grid(widths=(0.25, 0.5, 0.75, 1.0), resolutions=(128, 160, 192, 224), *, rounds: int = 3,
-                 budget_s: float = 0.1, name: str = V1, backend: str = "onnxruntime") -> pd.DataFrame:
+def latency_grid(widths: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+                 resolutions: Sequence[int] = (128, 160, 192, 224), *, rounds: int = 3,
+                 budget_s: float = 0.1, name: str = V1, backend: Backend = "onnxruntime") -> pd.DataFrame:
     """Measured latency (batch 1, one thread) over the α × resolution grid on ``backend``
     (deployed: ONNX Runtime, BN folded), all settings interleaved
     (:func:`~mnlab.analysis.compare_latency`); ``latency_ms`` is the median."""

@@ -27,12 +27,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from torch import nn
 
-from mnlab.analysis import analyze, compare_latency
+from mnlab.analysis import Backend, analyze, compare_latency
 from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import create_model
 from mnlab.models.mobilenet_v2 import BOTTLENECKS
@@ -154,7 +156,7 @@ class ManifoldStudy:
     reconstructions: dict[int, np.ndarray]
 
 
-def relu_manifold(dims=(2, 3, 5, 15, 30), *, n_points: int = 1000, trials: int = 20,
+def relu_manifold(dims: Sequence[int] = (2, 3, 5, 15, 30), *, n_points: int = 1000, trials: int = 20,
                   seed: int = 0) -> ManifoldStudy:
     """MobileNetV2, Figure 1: embed a 2-D spiral x in n dimensions with a random Gaussian
     matrix T (n × 2), apply ReLU, and project back with the pseudo-inverse T⁺.
@@ -206,7 +208,7 @@ ABLATION_SEEDS = (0, 1, 2, 3, 4)
 ABLATION_TRAINING = {"epochs": 15, "batch_size": 64, "lr": 3e-3}
 
 
-def train_variant(variant: str, seed: int, data: Digits | None = None, **training) -> pd.DataFrame:
+def train_variant(variant: str, seed: int, data: Digits | None = None, **training: Any) -> pd.DataFrame:
     """Train one :class:`~mnlab.models.toys.ToyMobileNetV2` variant (a key of
     :data:`~mnlab.models.toys.ABLATION_VARIANTS`) from ``seed`` with :func:`mnlab.training.train`
     (settings :data:`ABLATION_TRAINING`, overridable). One row per epoch: ``variant``, ``seed``,
@@ -219,7 +221,7 @@ def train_variant(variant: str, seed: int, data: Digits | None = None, **trainin
     return history.assign(variant=variant, seed=seed)[["variant", "seed", *history.columns]]
 
 
-def run_ablation(variants=tuple(ABLATION_VARIANTS), seeds=ABLATION_SEEDS, *, epochs: int = 15,
+def run_ablation(variants: Sequence[str] = tuple(ABLATION_VARIANTS), seeds: Sequence[int] = ABLATION_SEEDS, *, epochs: int = 15,
                  data: Digits | None = None) -> pd.DataFrame:
     """Every variant from every seed (:func:`train_variant`), one row per (variant, seed, epoch)."""
     data = digits() if data is None else data
@@ -227,7 +229,7 @@ def run_ablation(variants=tuple(ABLATION_VARIANTS), seeds=ABLATION_SEEDS, *, epo
     return pd.concat(frames, ignore_index=True)
 
 
-def stored_ablation(path: str | os.PathLike, remeasure: bool, *, seeds=ABLATION_SEEDS,
+def stored_ablation(path: str | os.PathLike[str], remeasure: bool, *, seeds: Sequence[int] = ABLATION_SEEDS,
                     epochs: int = 15) -> pd.DataFrame:
     """The ablation as stored in ``path`` (CSV, each row with the machine that trained it, see
     :mod:`mnlab.studies.stored`); trained afresh and written there when ``remeasure`` is true or
@@ -262,12 +264,12 @@ def ablation_summary(table: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- expansion ratio
 
 
-def expansion_models(ratios=range(2, 11)) -> dict[int, nn.Module]:
+def expansion_models(ratios: Iterable[int] = range(2, 11)) -> dict[int, nn.Module]:
     """MobileNetV2 1.0 with every t = 6 replaced by each ratio (the first block keeps t = 1)."""
     return {t: create_model("mobilenet_v2", expansion=t).eval() for t in ratios}
 
 
-def expansion_sweep(ratios=range(2, 11), resolution: int = 224) -> pd.DataFrame:
+def expansion_sweep(ratios: Iterable[int] = range(2, 11), resolution: int = 224) -> pd.DataFrame:
     """Counts of :func:`expansion_models`: MACs, parameters, and peak activation memory
     (float32, MB) evaluated eagerly and in slices (:func:`mnlab.models.toys.chunked`)."""
     rows = []
@@ -279,7 +281,7 @@ def expansion_sweep(ratios=range(2, 11), resolution: int = 224) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def expansion_latency(ratios=range(2, 11), resolution: int = 224, *, backend: str = "onnxruntime",
+def expansion_latency(ratios: Iterable[int] = range(2, 11), resolution: int = 224, *, backend: Backend = "onnxruntime",
                       rounds: int = 3, budget_s: float = 0.15) -> pd.DataFrame:
     """Interleaved batch-1 one-thread timings of :func:`expansion_models`
     (:func:`mnlab.analysis.compare_latency`, on ``backend``, BatchNorm folded as deployed):
@@ -289,7 +291,7 @@ def expansion_latency(ratios=range(2, 11), resolution: int = 224, *, backend: st
     return pd.DataFrame({"t": list(ratios), "latency_ms": times.median_ms.values, "best_ms": times.best_ms.values})
 
 
-def linear_fit(x, y) -> tuple[float, float]:
+def linear_fit(x: ArrayLike, y: ArrayLike) -> tuple[float, float]:
     """Least-squares slope and intercept of y against x."""
     slope, intercept = np.polyfit(np.asarray(x, dtype=float), np.asarray(y, dtype=float), 1)
     return float(slope), float(intercept)

@@ -3,6 +3,8 @@ tensor between blocks per resolution, the true peak from tensor lifetimes, and t
 network whose blocks run in slices of hidden channels (:func:`mnlab.models.toys.chunked`)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 import torch
 from torch import nn
@@ -49,7 +51,8 @@ def table3_comparison() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stage_starting_widths(stages=BOTTLENECKS, resolution: int = 224, stem_stride: int = 2) -> dict[int, int]:
+def stage_starting_widths(stages: Sequence[tuple[int, int, int, int]] = BOTTLENECKS, resolution: int = 224,
+                          stem_stride: int = 2) -> dict[int, int]:
     """For each side length, the widest output c of a Table 2 stage whose *input* has that side
     and whose stride is 2: the width the paper's Table 3 prints for 56², 28² and 14²."""
     side = resolution // stem_stride

@@ -20,12 +20,14 @@ Figures are drawn by :mod:`mnlab.plots.v3`.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from mnlab.analysis import analyze, compare_latency, deploy, runtimes
+from mnlab.analysis import Backend, InputShape, analyze, compare_latency, deploy, runtimes
 from mnlab.claims import Claim, Evidence, compare, statement
 from mnlab.models import build_mobilenet_v3
 from mnlab.models.layers import (Classifier, HardSigmoid, HardSwish, InvertedResidual, MobileNet,
@@ -121,7 +123,7 @@ def tf_widths_model(network: str, width_mult: float = 1.0, num_classes: int = 10
     return MobileNet(nn.Sequential(*blocks), EfficientHead(last, head, num_classes, dropout))
 
 
-def count_table(widths=(1.0, 0.75), resolution: int = 224) -> pd.DataFrame:
+def count_table(widths: Sequence[float] = (1.0, 0.75), resolution: int = 224) -> pd.DataFrame:
     """Mult-Adds and parameters of Large and Small at each width: as built by
     :mod:`mnlab.models` (torchvision's rule: every exp size × α) and with the reference
     implementation's rule (:func:`tf_widths_model`). One row per (network, width)."""
@@ -300,7 +302,8 @@ def redesign_models() -> dict[str, MobileNet]:
     return models
 
 
-def time_backends(models: dict[str, nn.Module], input_shape=224, backends=("onnxruntime", "eager"), *,
+def time_backends(models: dict[str, nn.Module], input_shape: InputShape = 224,
+                  backends: Sequence[Backend] = ("onnxruntime", "eager"), *,
                   rounds: int = 5, budget_s: float = 0.2) -> pd.DataFrame:
     """Fastest run of each model per backend (:func:`mnlab.analysis.compare_latency`, batch 1, one
     thread, interleaved): ``<backend>_ms`` and ``<backend>_vs_first``. ``"onnxruntime"`` is the
@@ -314,7 +317,7 @@ def time_backends(models: dict[str, nn.Module], input_shape=224, backends=("onnx
     return table
 
 
-def timing_findings(times: pd.DataFrame, backend: str, se: dict, stage_macs_saved_share: float) -> dict[str, float]:
+def timing_findings(times: pd.DataFrame, backend: Backend, se: dict, stage_macs_saved_share: float) -> dict[str, float]:
     """What a :func:`time_backends` table says on ``backend``: SE's share of V3-Large's time, and
     over its shares of MACs and bytes (``se``: :func:`se_counts`); the time the efficient last
     stage saves; the extra time without projection; the stem's change; Small over Large."""
@@ -328,7 +331,7 @@ def timing_findings(times: pd.DataFrame, backend: str, se: dict, stage_macs_save
             "stem_time": ratio["32-filter ReLU stem"] - 1, "small_vs_large": ratio["V3-Small 1.0"]}
 
 
-def activation_latency(input_shape, *, rounds: int = 3, budget_s: float = 0.1) -> pd.DataFrame:
+def activation_latency(input_shape: InputShape, *, rounds: int = 3, budget_s: float = 0.1) -> pd.DataFrame:
     """:func:`time_backends` of :func:`activation_modules` on ``input_shape``, deployed on ONNX
     Runtime and, as the contrast, eagerly. (The composed swish was once timed eagerly only: its
     ORT form failed the deployment check with a relative error of 3e-2, which is
@@ -339,7 +342,7 @@ def activation_latency(input_shape, *, rounds: int = 3, budget_s: float = 0.1) -
                          budget_s=budget_s)
 
 
-def ort_kernels(module: nn.Module, input_shape) -> list[str]:
+def ort_kernels(module: nn.Module, input_shape: InputShape) -> list[str]:
     """The op types ONNX Runtime runs for ``module`` after its graph optimizations, e.g.
     ``["QuickGelu"]`` for swish: ORT fuses ``x * sigmoid(x)`` into one kernel, however it was written."""
     return runtimes.optimized_op_types(deploy(module, input_shape, backend="onnxruntime").artefact)

@@ -1,0 +1,127 @@
+"""Issue 18's typing: mnlab ships ``py.typed``, so its public API is annotated in full, and
+``mypy mnlab`` (configured in pyproject.toml) finds no error.
+
+The public API: ``__all__`` of :mod:`mnlab`, :mod:`mnlab.models`, :mod:`mnlab.analysis`,
+:mod:`mnlab.plots` and :mod:`mnlab.training`, and every public name defined in the claims,
+papers, validation, book and CLI modules and in each module of :mod:`mnlab.plots` and
+:mod:`mnlab.studies`. Of each public function, every parameter (but ``self``/``cls``) and the
+return type are annotated; of each public class, its ``__init__``, ``__call__``, public
+methods and properties.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pathlib
+import pkgutil
+import subprocess
+import sys
+import time
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import mnlab
+import mnlab.plots
+import mnlab.studies
+
+WITH_ALL = ["mnlab", "mnlab.models", "mnlab.analysis", "mnlab.plots", "mnlab.training"]
+BY_NAME = ["mnlab.claims", "mnlab.papers", "mnlab.validation", "mnlab.book", "mnlab.cli",
+           *(f"{package.__name__}.{info.name}" for package in (mnlab.plots, mnlab.studies)
+             for info in pkgutil.iter_modules(package.__path__))]
+
+
+def _public(module: ModuleType) -> dict[str, Any]:
+    """``__all__``'s objects, or else the public names the module itself defines."""
+    if hasattr(module, "__all__"):
+        return {name: getattr(module, name) for name in module.__all__}
+    return {name: obj for name, obj in vars(module).items()
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__}
+
+
+def _callables(name: str, obj: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """A function itself; of a class defined in mnlab, the methods a caller uses."""
+    if inspect.isfunction(obj):
+        yield name, obj
+    elif inspect.isclass(obj) and obj.__module__.startswith("mnlab"):
+        for attr, member in vars(obj).items():
+            if attr.startswith("_") and attr not in ("__init__", "__call__"):
+                continue
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            if isinstance(member, property):
+                member = member.fget
+            if inspect.isfunction(member):
+                yield f"{name}.{attr}", member
+
+
+def missing_annotations(function: Callable[..., Any]) -> list[str]:
+    """The parameters of ``function`` (but self/cls) without an annotation, and "return" if its
+    return type is not annotated. Reads the function's own annotations (a wrapper's
+    ``__signature__`` is not taken for them)."""
+    signature = inspect.signature(function)
+    params = list(signature.parameters.values())
+    if params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    missing = [p.name for p in params if p.annotation is inspect.Parameter.empty]
+    if signature.return_annotation is inspect.Signature.empty:
+        missing.append("return")
+    return missing
+
+
+def public_api() -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {}
+    for module_name in WITH_ALL + BY_NAME:
+        module = importlib.import_module(module_name)
+        for name, obj in _public(module).items():
+            for qualname, function in _callables(name, obj):
+                found[f"{module_name}.{qualname}"] = function
+    return found
+
+
+def _unannotated(model, input_shape=224) -> dict:
+    return {}
+
+
+def _partly_annotated(model: Any, *sizes, **kwargs: int):
+    return None
+
+
+def test_the_check_finds_a_missing_annotation():
+    assert missing_annotations(_unannotated) == ["model", "input_shape"]
+    assert missing_annotations(_partly_annotated) == ["sizes", "return"]
+    assert missing_annotations(missing_annotations) == []
+
+    class Block:
+        def forward(self, x):
+            return x
+
+        @property
+        def width(self) -> int:
+            return 1
+
+    Block.__module__ = "mnlab.fake"
+    assert dict(_callables("Block", Block)).keys() == {"Block.forward", "Block.width"}
+    assert missing_annotations(Block.forward) == ["x", "return"]
+
+
+def test_the_public_api_is_found():
+    api = public_api()
+    for name in ["mnlab.analyze", "mnlab.models.create_model", "mnlab.analysis.OpCall.arg",
+                 "mnlab.analysis.measure_latency", "mnlab.zoo_sweep", "mnlab.cli.main",
+                 "mnlab.analysis.DeployedModule.threads", "mnlab.models.MobileOneBlock.forward",
+                 "mnlab.studies.v2.relu_manifold", "mnlab.plots.common.plot_roofline"]:
+        assert name in api, name
+    assert len(api) > 300
+
+
+def test_every_public_function_is_annotated():
+    missing = {name: gaps for name, function in public_api().items()
+               if (gaps := missing_annotations(function))}
+    assert not missing, "\n".join(f"{name}: {', '.join(gaps)}" for name, gaps in sorted(missing.items()))
+
+
+def test_the_package_ships_py_typed():
+    """PEP 561's marker (tests/test_packaging.py checks that the wheel carries it)."""
+    assert (pathlib.Path(mnlab.__file__).parent / "py.typed").is_file()
