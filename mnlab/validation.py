@@ -45,7 +45,8 @@ def check_real(value: object, name: str, *, above: float | None = None, at_least
     to its "must be"."""
     number = math.nan   # not a real number: refused below, as NaN is
     if not isinstance(value, bool) and isinstance(value, numbers.Real):
-        number = float(value) if abs(value) < 1e308 else math.inf  # huge ints: too large anyway
+        real: Any = value   # numbers.Real's stub lacks the comparisons every real number has
+        number = float(real) if abs(real) < 1e308 else math.inf  # huge ints: too large anyway
     ok = (math.isfinite(number) and (above is None or number > above)
           and (at_least is None or number >= at_least) and (below is None or number < below)
           and (at_most is None or number <= at_most))

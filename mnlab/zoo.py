@@ -233,10 +233,11 @@ def measure_config(config: ZooConfig, *, threads: int = 1, backend: Backend = "e
     A noisy timing is kept (with ``noisy`` True) rather than warned about here.
     """
     model = config.build()
-    report = analyze(model, config.resolution)
+    resolution = check_int(config.resolution, "config.resolution", note=" (a resolved config)")
+    report = analyze(model, resolution)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        result = measure_latency(model, config.resolution, threads=threads, backend=backend,
+        result = measure_latency(model, resolution, threads=threads, backend=backend,
                                  budget_s=budget_s)
     env = result.env
     return {

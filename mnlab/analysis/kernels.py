@@ -19,6 +19,7 @@ Shape ops (flatten, dropout, views) move no data and are left out.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, fields
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,8 @@ class Kernel:
     def from_key(cls, key: str) -> "Kernel":
         values = key.split("|")
         kinds = [f.type for f in fields(cls)]
-        return cls(*[v if t == "str" else int(v) for v, t in zip(values, kinds)])
+        # Each field converted to its own type, which mypy cannot follow through the list.
+        return cls(*[v if t == "str" else int(v) for v, t in zip(values, kinds)])  # type: ignore[arg-type]
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -265,8 +267,9 @@ def build_kernel(kernel: Kernel) -> tuple[nn.Module, tuple[int, int, int, int]]:
     """
     torch.manual_seed(0)
     act = ACTIVATIONS[kernel.act][0] if kernel.kind in ("conv", "depthwise", "pointwise", "grouped", "linear",
-                                                         "activation") else None
+                                                         "activation") else nn.Identity   # (not used)
     shape = (1, kernel.c_in, kernel.h, kernel.w)
+    module: nn.Module
     if kernel.kind in ("conv", "depthwise", "pointwise", "grouped"):
         module = nn.Sequential(nn.Conv2d(kernel.c_in, kernel.c_out, kernel.k, kernel.stride, kernel.k // 2,
                                          groups=kernel.groups), act())

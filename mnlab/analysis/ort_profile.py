@@ -220,10 +220,10 @@ def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _G
     """
     layers = report_layers.copy().reset_index(drop=True)
     layers["time_ms"], layers["ort_nodes"], layers["fused_into"] = np.nan, "", ""
-    free = {}   # (module, kind family) → row indices not yet claimed, in order
+    free: dict[tuple[str, str], list[int]] = {}   # (module, kind family) → row indices not yet claimed, in order
     for i, (name, kind) in enumerate(zip(layers["name"], layers["kind"])):
         free.setdefault((name, kind.split(" ")[0]), []).append(i)
-    consumers = {}
+    consumers: dict[str, list] = {}   # tensor → the nodes reading it
     for node in optimized.graph.node:
         for tensor in node.input:
             consumers.setdefault(tensor, []).append(node)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import pathlib
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import matplotlib
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
 from torch import nn
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType   # matplotlib >= 3.9
 
 #: Colour of each kind of element, the same in every diagram.
 PALETTE: dict[str, str] = {
@@ -33,7 +36,7 @@ PALETTE: dict[str, str] = {
 }
 
 #: rcParams every diagram is drawn and saved with.
-RC = {
+RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "svg.fonttype": "path",          # glyphs as paths: the SVG looks the same in every browser
@@ -60,7 +63,8 @@ def activation_name(module: nn.Module) -> str:
 
 def tint(colour: str, amount: float = 0.75) -> tuple[float, float, float]:
     """``colour`` mixed with white: ``amount`` 0 is the colour, 1 is white."""
-    return tuple(c + (1 - c) * amount for c in to_rgb(colour))
+    r, g, b = (c + (1 - c) * amount for c in to_rgb(colour))
+    return r, g, b
 
 
 def diagram(draw: Callable[..., Figure]) -> Callable[..., Figure]:

@@ -92,7 +92,8 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     An argument the constructor does not take is a ``ValueError`` listing the ones it does.
     """
     check_model_name(name)
-    build = _REGISTRY[name] if name in _REGISTRY else _task_entry(name)[0]
+    entry = _task_entry(name)
+    build = _REGISTRY[name] if entry is None else entry[0]
     allowed = list(inspect.signature(build).parameters)
     unknown = [key for key in kwargs if key not in allowed]
     if unknown:
@@ -104,9 +105,10 @@ def default_resolution(name: str) -> int:
     """The input side the model was published at: 224, the EfficientNet-Lite table's, or the
     detector's / segmenter's."""
     check_model_name(name)
-    if name in _REGISTRY:
+    entry = _task_entry(name)
+    if entry is None:
         return SCALING[name].resolution if name in SCALING else 224
-    return _task_entry(name)[1]
+    return entry[1]
 
 
 def family(name: str) -> str:

@@ -98,10 +98,10 @@ def _classifier(name: str, width_mult: float, reduced_tail: ReducedTail) -> nn.M
         if width_mult < 1:   # a backbone thins its last conv too (TF's default, not finegrain mode)
             head = make_divisible(head * width_mult, 8)
         return mobilenet_v2(width_mult, bottlenecks=rows, head_channels=head)
-    rows, head = _V3_HEADS[name]
+    bnecks, head = _V3_HEADS[name]
     if reduced_tail:
-        rows, head = _halve_v3(rows, reduced_tail), head // 2
-    return build_mobilenet_v3(rows, head, width_mult)
+        bnecks, head = _halve_v3(bnecks, reduced_tail), head // 2
+    return build_mobilenet_v3(bnecks, head, width_mult)
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _out_channels(block: nn.Module) -> int:
     return [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
 
 
-def _layers(block: nn.Module) -> nn.Sequential:
+def _layers(block: nn.Module) -> nn.Module:
     """The named layers of a block: an inverted residual's ``block``, a separable layer itself."""
     return block.block if isinstance(block, InvertedResidual) else block
 
@@ -184,7 +184,7 @@ class Backbone(nn.Module):
         self.features = features[:last + 1]
         self.taps = dict(taps)
         self._inner = {t.index: (name, t.inner) for name, t in taps.items() if t.inner}
-        self._after = {}
+        self._after: dict[int, list[str]] = {}
         for name, t in taps.items():
             if not t.inner:
                 self._after.setdefault(t.index, []).append(name)

@@ -58,6 +58,7 @@ def mobilenet_v2(width_mult: float = 1.0, num_classes: int = 1000, expansion: fl
 
     in_channels = make_divisible(STEM_CHANNELS * width_mult, 8)
     blocks: list[nn.Module] = [conv_bn_act(3, in_channels, 3, stride=2, activation=nn.ReLU6)]
+    t: float   # Table 2's t, or ``expansion``
     for t, c, n, s in bottlenecks:
         t = t if t == 1 else expansion
         out = make_divisible(c * width_mult, 8)

@@ -26,7 +26,7 @@ stride-8 features for training (``aux=True``); the paper's head has neither.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 from torch import nn
@@ -64,13 +64,14 @@ class ImagePooling(nn.Sequential):
 class ASPPHead(nn.Module):
     """DeepLabv3's head (``rates`` non-empty) or R-ASPP (``rates=()``, image pooling kept)."""
 
-    def __init__(self, in_channels: int, num_classes: int, rates=(6, 12, 18), filters: int = 256,
-                 image_pooling: bool = True, conv3x3: bool = False):
+    def __init__(self, in_channels: int, num_classes: int, rates: Sequence[int] = (6, 12, 18), filters: int = 256,
+                 image_pooling: bool = True, conv3x3: bool = False) -> None:
         super().__init__()
         branches: list[nn.Module] = [conv_bn_act(in_channels, filters, 1)]
         for rate in rates:
             conv = conv_bn_act(in_channels, filters, 3)
-            conv[0].dilation, conv[0].padding = (rate, rate), (rate, rate)
+            atrous = cast(nn.Conv2d, conv[0])   # conv_bn_act's conv
+            atrous.dilation, atrous.padding = (rate, rate), (rate, rate)
             branches.append(conv)
         if image_pooling:
             branches.append(ImagePooling(in_channels, filters))

@@ -298,7 +298,8 @@ def thirty_layer_net(activation: str = "ReLU", *, channels: int = 64, layers: in
     channels, layers = check_int(channels, "channels", at_least=1), check_int(layers, "layers", at_least=3)
     act = TIMED_ACTIVATIONS[activation]
     torch.manual_seed(0)
-    body = [nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1, bias=False), nn.BatchNorm2d(channels), act(channels))]
+    body: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, channels, 3, 2, 1, bias=False), nn.BatchNorm2d(channels),
+                                           act(channels))]
     body += [_Pair(channels, act, skip, se) for _ in range((layers - 1) // 2)]
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(channels, 1000))
     return nn.Sequential(*body, head).eval()

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FormatStrFormatter, LogFormatter, NullFormatter
 
@@ -30,7 +30,7 @@ def _colours(values) -> dict:
 
 
 def plot_roofline(data: pd.DataFrame, peaks: MachinePeaks, *, title: str | None = None,
-                  ax: Axes | None = None) -> Figure:
+                  ax: Axes | None = None) -> Figure | SubFigure:
     """Roofline of profiled layers: achieved GFLOP/s against arithmetic intensity (log–log).
 
     ``data`` is :func:`mnlab.analysis.roofline`'s table, ``peaks`` the
@@ -42,6 +42,7 @@ def plot_roofline(data: pd.DataFrame, peaks: MachinePeaks, *, title: str | None 
     missing = [c for c in ("intensity", "achieved_gflops", "kind") if c not in data.columns]
     if missing:
         raise ValueError(f"data is missing column(s) {missing}; pass mnlab.analysis.roofline(...)")
+    fig: Figure | SubFigure   # the axes' own, when ax is given
     if ax is None:
         fig = Figure(figsize=(7, 4.5), layout="constrained")
         ax = fig.add_subplot()

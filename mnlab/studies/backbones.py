@@ -226,7 +226,7 @@ def attachment_blocks(name: str, side: int = DETECTION_INPUT) -> pd.DataFrame:
     """One row per block of backbone ``name`` (output channels, output side at ``side``) with the
     taps read after or inside it: the data of the attachment diagram."""
     model = backbone(name, taps=TAPS)
-    where = {}
+    where: dict[int, list[str]] = {}
     for tap, t in model.taps.items():
         where.setdefault(t.index, []).append(f"{tap} ({t.inner + ', ' if t.inner else ''}{t.channels} ch)")
     rows, x = [], torch.zeros(1, 3, side, side)
@@ -289,7 +289,8 @@ def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFram
     frozen, optimized; batch 1, one thread) by :func:`mnlab.analysis.compare_latency`. Each time
     is the fastest run over all rounds — what an uninterrupted run costs, the estimate a busy
     machine disturbs least — and ``head_ms`` is total − backbone."""
-    models, shapes = {}, {}
+    models: dict[str, nn.Module] = {}
+    shapes: dict[str, InputShape] = {}
     for label, (build, shape) in LATENCY_MODELS.items():
         model = build()
         models[label], models[label + " | backbone"] = LastOutput(model), LastOutput(model.backbone)
@@ -300,7 +301,7 @@ def measure_latency_split(rounds: int = 7, budget_s: float = 0.3) -> pd.DataFram
                 logits = model.head(*[features[t] for t in model.head_taps])
             # the segmenter's last step alone: bilinear upsampling of its logits to the input size
             upsample = nn.Upsample(size=shape[-2:], mode="bilinear", align_corners=False)
-            models[label + " | upsample"], shapes[label + " | upsample"] = upsample, tuple(logits.shape)
+            models[label + " | upsample"], shapes[label + " | upsample"] = upsample, logits.shape
     best = compare_latency(models, shapes, rounds=rounds, budget_s=budget_s, backend="deploy").best_ms
     env = environment(1, "deploy")
     return pd.DataFrame([{"model": label, "total_ms": best[label], "backbone_ms": best[label + " | backbone"],

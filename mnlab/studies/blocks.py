@@ -26,7 +26,7 @@ def describe_blocks(model: nn.Module, resolution: int = 224) -> pd.DataFrame:
     (counted, per block).
     """
     report = analyze(model, resolution)
-    shape = report.input_shape
+    shape: tuple[int, ...] = report.input_shape
     rows = []
     for name, block in model.features.named_children():
         qual = f"features.{name}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 from torch import nn
@@ -57,7 +57,8 @@ class V2Widths:
         from mnlab.models.mobilenet_v2 import BOTTLENECKS
 
         torch.manual_seed(0)
-        blocks, c, b = [conv_bn_act(3, self.stem, 3, stride=2, activation=nn.ReLU6)], self.stem, 0
+        blocks: list[nn.Module] = [conv_bn_act(3, self.stem, 3, stride=2, activation=nn.ReLU6)]
+        c, b = self.stem, 0
         for (t, _, n, s), out in zip(BOTTLENECKS, self.outs):
             for i in range(n):
                 hidden = c if t == 1 else self.hidden[b]
@@ -119,7 +120,7 @@ def netadapt(predictor: Predictor, budget_ms: float, *, start: V2Widths | None =
         raise ValueError(f"step must be between 0 and 1, got {step!r}")
     widths = V2Widths.of(1.0) if start is None else start
     d = describe(widths.build(), resolution)
-    history = [{"step": 0, "layer": "", "predicted_ms": predictor.predict_described(d), "macs": d.macs,
+    history: list[dict[str, Any]] = [{"step": 0, "layer": "", "predicted_ms": predictor.predict_described(d), "macs": d.macs,
                 "widths": widths}]
     while history[-1]["predicted_ms"] > budget_ms and len(history) <= max_steps:
         best = None

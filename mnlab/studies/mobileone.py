@@ -91,7 +91,8 @@ def reparam_steps(block: MobileOneBlock, x: torch.Tensor) -> tuple[pd.DataFrame,
     block.eval()
     k, stride, groups, pad = block.kernel_size, block.stride, block.groups, block.kernel_size // 2
     conv = lambda w, b: F.conv2d(x, w, b, stride, pad, groups=groups)  # noqa: E731
-    rows, kernels, biases = [], {}, []
+    rows, kernels = [], {}
+    biases: list[torch.Tensor] = []
 
     def record(step, what, got, want):
         rows.append({"step": step, "what": what, "max_abs_error": (got - want).abs().max().item(),
@@ -204,7 +205,7 @@ def time_forms(names: Sequence[str] = MOBILEONE_NAMES, resolution: int = 224, *,
             pair = {"train": deploy(keep_branches(train), shape, backend=backend),
                     "reparam": deploy(pair["reparam"], shape, backend=backend)}
         pairs[name] = pair
-    medians = {name: [] for name in names}
+    medians: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
             pair = compare_latency(pairs[name], shape, rounds=1, budget_s=budget_s, min_runs=3, backend=backend)

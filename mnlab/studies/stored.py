@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import pandas as pd
 import torch
@@ -34,7 +34,7 @@ def machine_columns(threads: int = 1) -> dict:
             "measured_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
 
 
-def stored_tables(paths: dict[str, str | os.PathLike], remeasure: bool,
+def stored_tables(paths: Mapping[str, str | os.PathLike[str]], remeasure: bool,
                   measure: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     """The tables of one study as stored at ``paths`` (name → CSV path); measured with
     ``measure()`` (which returns name → table) and stored, with :func:`machine_columns` added to

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Sequence
+from typing import Any, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from mnlab.studies.stored import machine_of, stored_tables
 
 V1 = "mobilenet_v1"
 #: The grid the chapter fits its exponents on (the explorer's is the default 4 × 4 one).
-EXPONENT_GRID = {"widths": (0.25, 0.35, 0.5, 0.75, 1.0), "resolutions": (96, 128, 160, 192, 224)}
+EXPONENT_GRID: dict[str, Any] = {"widths": (0.25, 0.35, 0.5, 0.75, 1.0), "resolutions": (96, 128, 160, 192, 224)}
 #: Where the chapter's latency grid is stored (measured anew only under ``book.remeasure()``).
 LATENCY_CSV = Path(__file__).resolve().parents[2] / "chapters" / "data" / "v1_latency.csv"
 

@@ -20,7 +20,7 @@ Figures are drawn by :mod:`mnlab.plots.v3`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -252,7 +252,7 @@ def original_last_stage(network: str = "large", width_mult: float = 1.0, num_cla
     and runs the 1280-wide layer on the pooled vector. Activations h-swish, as around it."""
     rows, head = _network(network)
     efficient = build_mobilenet_v3(rows, head, width_mult, num_classes, dropout)
-    blocks = list(efficient.features.children())
+    blocks: list[Any] = list(efficient.features.children())   # conv-BN-act Sequentials, read by index
     last = blocks[-1][0].out_channels
     project = make_divisible(2 * rows[-1].out * width_mult, 8)
     head = make_divisible(head * max(1.0, width_mult), 8)
