@@ -140,7 +140,7 @@ def test_the_wheel_carries_every_package_file(wheel):
         metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     package_files = set(_tracked(["mnlab"]))
-    assert "mnlab/py.typed" in package_files
+    assert "mnlab/py.typed" in package_files and "mnlab/py.typed" in names   # PEP 561: typed
     assert package_files - names == set(), "files under mnlab/ the wheel leaves out"
     assert {n for n in names if not n.startswith(info)} == package_files
     assert metadata["Version"] == mnlab.__version__

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from mnlab.validation import is_int
 InputShape: TypeAlias = int | tuple[int, int, int, int] | list[int] | torch.Size
 
 
-def check_module(model: Any, name: str = "model") -> nn.Module:
+def check_module(model: object, name: str = "model") -> nn.Module:
     """Refuse anything that is not an ``nn.Module`` with a ``ValueError`` naming the argument."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"{name} must be a torch.nn.Module, got {type(model).__name__}: {model!r:.80}")

@@ -143,8 +143,7 @@ def _features(backbone_name: str, taps, width_mult, output_stride, reduced_tail)
 def deeplabv3(backbone_name: str = "mobilenet_v2", *, output_stride: int = 16, aspp: bool = True,
               image_pooling: bool = True, num_classes: int = 21, filters: int = 256,
               width_mult: float = 1.0, reduced_tail: ReducedTail = False, rates: Sequence[int] | None = None,
-              conv3x3: bool = False,
-              aux: bool = False) -> Segmenter:
+              conv3x3: bool = False, aux: bool = False) -> Segmenter:
     """Mobile DeepLabv3 (MobileNetV2 Table 7): ASPP or not, image pooling or not, at output stride
     8 or 16 (or 32); VOC's 21 classes by default. ``rates`` defaults to (6, 12, 18) · 16 / OS."""
     num_classes = check_num_classes(num_classes)

@@ -120,8 +120,8 @@ def netadapt(predictor: Predictor, budget_ms: float, *, start: V2Widths | None =
         raise ValueError(f"step must be between 0 and 1, got {step!r}")
     widths = V2Widths.of(1.0) if start is None else start
     d = describe(widths.build(), resolution)
-    history: list[dict[str, Any]] = [{"step": 0, "layer": "", "predicted_ms": predictor.predict_described(d), "macs": d.macs,
-                "widths": widths}]
+    history: list[dict[str, Any]] = [{"step": 0, "layer": "", "predicted_ms": predictor.predict_described(d),
+                                      "macs": d.macs, "widths": widths}]
     while history[-1]["predicted_ms"] > budget_ms and len(history) <= max_steps:
         best = None
         for layer in widths.layers():

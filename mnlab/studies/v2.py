@@ -221,8 +221,8 @@ def train_variant(variant: str, seed: int, data: Digits | None = None, **trainin
     return history.assign(variant=variant, seed=seed)[["variant", "seed", *history.columns]]
 
 
-def run_ablation(variants: Sequence[str] = tuple(ABLATION_VARIANTS), seeds: Sequence[int] = ABLATION_SEEDS, *, epochs: int = 15,
-                 data: Digits | None = None) -> pd.DataFrame:
+def run_ablation(variants: Sequence[str] = tuple(ABLATION_VARIANTS), seeds: Sequence[int] = ABLATION_SEEDS, *,
+                 epochs: int = 15, data: Digits | None = None) -> pd.DataFrame:
     """Every variant from every seed (:func:`train_variant`), one row per (variant, seed, epoch)."""
     data = digits() if data is None else data
     frames = [train_variant(v, s, data, epochs=epochs) for v in variants for s in seeds]
