@@ -199,6 +199,11 @@ def _se_kernel(rows: list) -> Kernel:
                   act=f"{inner}+{outer}", mid=mid)
 
 
+def _kernel_of(row) -> Kernel:
+    """:func:`_op_kernel` of a row that is not a shape op (only those have no kernel)."""
+    return cast(Kernel, _op_kernel(row))
+
+
 def fusion(report) -> list[tuple[Kernel, list[Kernel]]]:
     """Each kernel of ``report`` with the ops it runs (as :func:`ops` lists them), in order: the
     rule of :func:`kernels`, spelled out op by op (how chapter 8's fusion diagram is drawn)."""
@@ -208,16 +213,16 @@ def fusion(report) -> list[tuple[Kernel, list[Kernel]]]:
     while i < len(rows):
         end = _se_end(rows, i)
         if end is not None:
-            result.append((_se_kernel(rows[i:end + 1]), [_op_kernel(r) for r in rows[i:end + 1]]))
+            result.append((_se_kernel(rows[i:end + 1]), [_kernel_of(r) for r in rows[i:end + 1]]))
             i = end + 1
             continue
-        kernel, produced = _op_kernel(rows[i]), tuple(rows[i].output_shape)
+        kernel, produced = _kernel_of(rows[i]), tuple(rows[i].output_shape)
         group = [kernel]
         if kernel.kind in ("conv", "depthwise", "pointwise", "grouped", "linear"):
             for follower in ("batchnorm", "activation"):
                 nxt = rows[i + 1] if i + 1 < len(rows) else None
                 if nxt is not None and nxt.kind == follower and tuple(nxt.input_shape) == produced:
-                    group.append(_op_kernel(nxt))
+                    group.append(_kernel_of(nxt))
                     if follower == "activation":
                         kernel = Kernel(**{**kernel.__dict__, "act": group[-1].act})
                     i += 1

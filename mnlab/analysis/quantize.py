@@ -242,9 +242,9 @@ def calibrated_ranges(deployed: nn.Module, model: nn.Module | None = None) -> pd
     for node in graph.node:
         if node.op_type != "QuantizeLinear" or node.input[0] in constants:
             continue
-        scale, zero = constants[node.input[1]], constants[node.input[2]]
-        info = np.iinfo(zero.dtype)
-        scale, zero = float(scale), int(zero)
+        scale_array, zero_array = constants[node.input[1]], constants[node.input[2]]
+        info = np.iinfo(zero_array.dtype)
+        scale, zero = float(scale_array), int(zero_array)
         source = producer.get(node.input[0])
         rows.append({"tensor": node.input[0], "op": source.op_type if source is not None else "input",
                      "module": module_of(source.name, modules) if source is not None and model is not None else None,

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mnlab.analysis.deployment import Backend, check_backend
+
 
 def plot_predictions(predictions: pd.DataFrame, title: str = "") -> Figure:
     """Predicted against measured latency, one panel per predictor (the ``predictions`` of
@@ -58,13 +60,13 @@ def plot_widths(networks: dict) -> Figure:
 DATA = Path(__file__).resolve().parents[2] / "chapters" / "data"
 
 
-def stored_backend(path: Path) -> str:
+def stored_backend(path: Path) -> Backend:
     """The backend of the most recently measured rows of a stored table (``backend`` and
     ``measured_at`` columns): the figures follow the chapter's latest measurement."""
     table = pd.read_csv(path, usecols=["backend", "measured_at"])
     if table.empty:
         raise ValueError(f"{path} holds no measurement; run the chapter with `make book EXECUTE=1`")
-    return str(table.sort_values("measured_at").backend.iloc[-1])
+    return check_backend(str(table.sort_values("measured_at").backend.iloc[-1]))
 
 
 def stored_search(path: Path, backend: str) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -32,8 +32,8 @@ from mnlab.studies.stored import machine_of
 DETECTION_INPUT = 320
 VOC_INPUT = 513
 CITYSCAPES_INPUT = (1025, 2049)
-V2_RECIPE = {"num_classes": 81, "anchors": (3, 6, 6, 6, 6, 6)}   # 80 classes + background
-V3_RECIPE = {"num_classes": 91, "anchors": (3, 6, 6, 6, 6, 6)}   # 90 COCO ids + background
+V2_RECIPE: dict[str, Any] = {"num_classes": 81, "anchors": (3, 6, 6, 6, 6, 6)}   # 80 classes + background
+V3_RECIPE: dict[str, Any] = {"num_classes": 91, "anchors": (3, 6, 6, 6, 6, 6)}   # 90 COCO ids + background
 MF_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)                    # DeepLab's VOC eval scales
 TOLERANCE = 0.03
 

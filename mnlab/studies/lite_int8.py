@@ -26,7 +26,7 @@ the timing is taken where the chapter runs, in one interleaved run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -75,7 +75,7 @@ def _ranges(deployed: nn.Module, model: nn.Module, variant: str) -> pd.DataFrame
 
 
 def digits_int8_study(seeds: Sequence[int] = (0, 1, 2), *, data: Digits | None = None,
-                      calibration_size: int = 256, width: int = 12, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+                      calibration_size: int = 256, width: int = 12, **train_kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train one digits net per (variant, seed) and run it on ORT's int8 kernels.
 
     Calibration: the first ``calibration_size`` training images, one batch-1 input each (never
