@@ -199,15 +199,15 @@ _add(f"{V2}/table5/ssd/params", "14.8M", V2, "Table 5", "prediction head only, 8
 _add(f"{V2}/table5/ssd/madds", "1.25B", V2, "Table 5", "prediction head only, 80 classes")
 _add(f"{V2}/table5/ssdlite/params", "2.1M", V2, "Table 5", "prediction head only, 80 classes")
 _add(f"{V2}/table5/ssdlite/madds", "0.35B", V2, "Table 5", "prediction head only, 80 classes")
-for row, mAP, params, madds, ms in [("ssd300", "23.2", "36.1M", "35.2B", None), ("ssd512", "26.8", "36.1M", "99.5B", None),
+for row, mAP, params, madds, latency in [("ssd300", "23.2", "36.1M", "35.2B", None), ("ssd512", "26.8", "36.1M", "99.5B", None),
                                     ("yolov2", "21.6", "50.7M", "17.5B", None),
                                     ("mobilenet_v1_ssdlite", "22.2", "5.1M", "1.3B", "270 ms"),
                                     ("mobilenet_v2_ssdlite", "22.1", "4.3M", "0.8B", "200 ms")]:
     _add(f"{V2}/table6/{row}/map", mAP, V2, "Table 6", "COCO test-dev mAP, as published")
     _add(f"{V2}/table6/{row}/params", params, V2, "Table 6")
     _add(f"{V2}/table6/{row}/madds", madds, V2, "Table 6")
-    if ms:
-        _add(f"{V2}/table6/{row}/latency", ms, V2, "Table 6", "Google Pixel 1, one large core, TF-Lite")
+    if latency:
+        _add(f"{V2}/table6/{row}/latency", latency, V2, "Table 6", "Google Pixel 1, one large core, TF-Lite")
 # Table 7 (DeepLabv3, PASCAL VOC 2012 val): MF = multi-scale and flip at test time; V2* = heads on
 # the second last feature map. The rows' checkmarks were rebuilt from the text (see papers.md).
 for row, miou, params, madds in [("v1_os16", "75.29", "11.15M", "14.25B"), ("v1_os8_mf", "78.56", "11.15M", "941.9B"),
@@ -296,14 +296,14 @@ _add("efficientnet/b0/params", "5.3M", "efficientnet", "Table 2")
 _add("efficientnet/b0/madds", "0.39B", "efficientnet", "Table 2", "printed as FLOPS; the count is multiply-adds")
 # Sec. 4 (compound scaling, eq. 3): depth d = α^φ, width w = β^φ, resolution r = γ^φ with
 # α·β²·γ² ≈ 2; a grid search at φ = 1 gives B0's α = 1.2, β = 1.1, γ = 1.15.
-for name, value in [("alpha", "1.2"), ("beta", "1.1"), ("gamma", "1.15")]:
-    _add(f"efficientnet/sec4/{name}", value, "efficientnet", "Sec. 4", f"{name}: compound scaling coefficient")
+for name, coefficient in [("alpha", "1.2"), ("beta", "1.1"), ("gamma", "1.15")]:
+    _add(f"efficientnet/sec4/{name}", coefficient, "efficientnet", "Sec. 4", f"{name}: compound scaling coefficient")
 # The reference builder's (width, depth, resolution) of B3 and B4: EfficientNet-Lite3 and Lite4 take
 # their width and depth but run at 280 and 300 px (efficientnet_lite.SCALING).
-for b, width, depth, res in [(3, "1.2", "1.4", "300"), (4, "1.4", "1.8", "380")]:
+for b, width, depth, resolution in [(3, "1.2", "1.4", "300"), (4, "1.4", "1.8", "380")]:
     _add(f"efficientnet/builder/b{b}/width", width, "efficientnet_builder", f"efficientnet-b{b}")
     _add(f"efficientnet/builder/b{b}/depth", depth, "efficientnet_builder", f"efficientnet-b{b}")
-    _add(f"efficientnet/builder/b{b}/resolution", res, "efficientnet_builder", f"efficientnet-b{b}", "pixels")
+    _add(f"efficientnet/builder/b{b}/resolution", resolution, "efficientnet_builder", f"efficientnet-b{b}", "pixels")
 
 # --- EfficientNet-Lite ------------------------------------------------------------------------
 LITE = _source("efficientnet_lite", "tensorflow/tpu, models/official/efficientnet/lite/README.md")

@@ -90,4 +90,4 @@ def explorer_grid(compute: Callable[..., Mapping[str, float]], /, **sliders: Seq
                                  f"return a dict of numbers keyed by strings")
             row[key] = value
         rows.append(row)
-    return pd.DataFrame(rows, columns=names + keys)
+    return pd.DataFrame(rows, columns=names + (keys or []))   # keys is set: there is at least one point

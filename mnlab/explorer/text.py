@@ -34,7 +34,7 @@ def formatter(name: str, fmt: Format | None, default: Callable) -> Callable[[flo
     if isinstance(fmt, str):
         if "{" in fmt:
             return fmt.format
-        return lambda v, spec=fmt: format(v, spec)
+        return lambda v: format(v, fmt)
     raise ValueError(f"formats[{name!r}] must be a format string such as '{{:,.0f}}' or ',.0f', "
                      f"or a function of the value returning a string; got {fmt!r}")
 
