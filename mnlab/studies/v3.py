@@ -20,7 +20,8 @@ Figures are drawn by :mod:`mnlab.plots.v3`.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -345,7 +346,8 @@ def activation_latency(input_shape: InputShape, *, rounds: int = 3, budget_s: fl
 def ort_kernels(module: nn.Module, input_shape: InputShape) -> list[str]:
     """The op types ONNX Runtime runs for ``module`` after its graph optimizations, e.g.
     ``["QuickGelu"]`` for swish: ORT fuses ``x * sigmoid(x)`` into one kernel, however it was written."""
-    return runtimes.optimized_op_types(deploy(module, input_shape, backend="onnxruntime").artefact)
+    artefact = deploy(module, input_shape, backend="onnxruntime").artefact
+    return runtimes.optimized_op_types(cast(Path, artefact))   # ONNX Runtime always writes one
 
 
 # --------------------------------------------------------------------------- paper vs measured
