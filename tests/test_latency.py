@@ -241,6 +241,7 @@ def test_profile_joins_times_to_the_report(counting):
     report = counting.analyze(model, (1, 3, 24, 24))
     layers = profile.layers
     assert list(layers["name"]) == list(report.layers["name"])  # row by row, execution order
+    assert profile.nodes.empty   # eager: no runtime graph
     assert list(layers["op"]) == list(report.layers["op"])
     timed = layers.set_index("op")
     assert layers.loc[layers["op"] != "add", "time_ms"].gt(0).all()
@@ -367,6 +368,7 @@ def test_profile_on_onnxruntime_maps_fused_nodes_to_rows_and_adds_up(counting, t
     """ORT's profiler, mapped back: the conv row carries its fused BN/ReLU/add, the layer sum is
     close to end-to-end. Loose check (shared machine, tiny model): within 50%; the 15% target is
     checked on MobileNetV2 at 224 in benchmarks/bench_runtimes.py."""
+    from mnlab.analysis import deploy, runtimes
     from mnlab.analysis.profile import profile_layers
     monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
     model = residual_net()
@@ -381,6 +383,13 @@ def test_profile_on_onnxruntime_maps_fused_nodes_to_rows_and_adds_up(counting, t
     assert layers.loc["1.body.2", "fused_into"] == "1.body.0"
     assert profile.layer_sum_ms == pytest.approx(profile.layers["time_ms"].sum())
     assert 0.5 <= profile.summary()["layer_sum_ratio"] <= 1.5
+    # The node table is what the rows add up: every node charged to a row, its time on that row.
+    nodes = profile.nodes
+    assert len(nodes) == profile.hooked_calls and nodes["row"].ne("").all()
+    ran = runtimes.optimized_op_types(deploy(model, 32, backend="onnxruntime").artefact)
+    assert sorted(nodes["op_type"]) == sorted(ran)   # the graph ORT optimized, node for node
+    per_row = nodes.groupby("row")["time_ms"].sum()
+    assert per_row.to_dict() == pytest.approx(layers.loc[per_row.index, "time_ms"].to_dict())
 
 
 def test_profile_on_int8_maps_qlinear_kernels_and_conversions_to_rows(counting, tmp_path, monkeypatch):

@@ -203,17 +203,19 @@ def profile_onnxruntime(runner, model: torch.nn.Module, report, x: torch.Tensor,
     times = pd.concat(frames).groupby("node", sort=False).agg(op_type=("op_type", "first"),
                                                              time_ms=("us", "median"))
     times["time_ms"] /= 1e3
-    layers, unmatched = _join(report.layers, times, optimized, _Graph(original),
-                              {name for name, _ in model.named_modules()})
+    layers, unmatched, charged = _join(report.layers, times, optimized, _Graph(original),
+                                       {name for name, _ in model.named_modules()})
     layer_sum = float(times["time_ms"].sum())
     layers["time_share"] = layers["time_ms"] / layer_sum
-    return dict(layers=layers, unmatched=unmatched, end_to_end_ms=float(np.median(plain)),
+    nodes = times.reset_index().assign(row=lambda t: t["node"].map(charged).fillna(""))
+    return dict(layers=layers, unmatched=unmatched, nodes=nodes, end_to_end_ms=float(np.median(plain)),
                 instrumented_ms=float(np.median(totals)) / 1e3, layer_sum_ms=layer_sum,
                 hook_floor_ms=float("nan"), hooked_calls=len(per_run[0]), runs=runs)
 
 
 def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _Graph, modules: set[str]):
-    """Report rows with ``time_ms``, ``ort_nodes`` and ``fused_into``; and the unmatched nodes.
+    """Report rows with ``time_ms``, ``ort_nodes`` and ``fused_into``; the unmatched nodes; and
+    each matched node's row name (node name → row).
 
     Kernels claim rows first (steps 2-3 of the module docstring); a kernel with no row of its
     kind joins its module's row; conversions go to the kernel they serve (step 4).
@@ -243,16 +245,17 @@ def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _G
         if node.name not in head_of and module_of_node.get(node.name) in module_row:
             head_of[node.name] = module_row[module_of_node[node.name]]
     _charge_conversions(nodes, head_of, optimized, consumers)
-    unmatched = []
+    unmatched, charged = [], {}
     for node in nodes:
         ms = float(times.loc[node.name, "time_ms"])
         head = head_of.get(node.name)
         if head is None:
             unmatched.append({"node": node.name, "op_type": node.op_type, "time_ms": ms})
             continue
+        charged[node.name] = layers.loc[head, "name"]
         layers.loc[head, "time_ms"] = np.nansum([layers.loc[head, "time_ms"], ms])
         layers.loc[head, "ort_nodes"] = ",".join(filter(None, [layers.loc[head, "ort_nodes"], node.name]))
-    return layers, pd.DataFrame(unmatched, columns=["node", "op_type", "time_ms"])
+    return layers, pd.DataFrame(unmatched, columns=["node", "op_type", "time_ms"]), charged
 
 
 def _charge_conversions(nodes, head_of: dict, optimized, consumers: dict) -> None:

@@ -81,7 +81,11 @@ class LayerProfile:
     graph's nodes whose time is on the row) and ``fused_into`` (the row whose kernel runs this
     row's op); ``time_ms`` is NaN for rows no kernel runs (BN folded at export);
     ``instrumented_ms`` is the median ``model_run`` under ORT's profiler, ``hook_floor_ms`` NaN
-    and ``hooked_calls`` the number of nodes; ``unmatched`` lists nodes with no row.
+    and ``hooked_calls`` the number of nodes; ``unmatched`` lists nodes with no row; ``nodes``
+    lists every node of the optimized graph that ran (``node``, ``op_type``, median ``time_ms``,
+    and ``row``: the name of the row its time is charged to, "" if unmatched), e.g. to time the
+    layout conversions (``ReorderInput``/``ReorderOutput``) apart from the kernels they serve.
+    Under eager ``nodes`` is empty.
     """
 
     layers: pd.DataFrame
@@ -93,6 +97,7 @@ class LayerProfile:
     hooked_calls: int
     runs: int
     env: dict = field(default_factory=dict)
+    nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["node", "op_type", "time_ms", "row"]))
 
     @property
     def overhead_ms(self) -> float:
