@@ -354,6 +354,16 @@ for i, top1, ms, params, gmacs in [(0, "71.4%", "0.79 ms", "2.08M", "0.27G"), (1
     _add(f"{MO}/s{i}/latency", ms, "ml_mobileone", "model table", "iPhone 12, Core ML")
     _add(f"{MO}/s{i}/params", params, "mmpretrain", "model table", "re-parameterized")
     _add(f"{MO}/s{i}/madds", gmacs, "mmpretrain", "model table", "re-parameterized")
+# Table 1: Spearman's rank correlation of latency with FLOPs and with parameters over the paper's
+# efficient architectures, on an iPhone 12 ("mobile") and on a desktop CPU. The paper's text: latency
+# is moderately correlated with FLOPs and weakly with parameters on mobile, and less on a desktop CPU.
+_source("mobileone_table1_secondary", "Vasu et al. 2022, MobileOne, arXiv 2206.04040, in a secondary transcription "
+                                      "at blog.csdn.net/m0_63642362/article/details/130652239")
+for device, where, flops, params in [("mobile", "mobile (iPhone 12)", "0.47", "0.30"),
+                                     ("cpu", "desktop CPU", "0.06", "0.07")]:
+    for metric, printed in [("flops", flops), ("params", params)]:
+        _add(f"{MO}/table1/{device}/{metric}_spearman", printed, "mobileone_table1_secondary", f"Table 1, {where}",
+             "secondary transcription of Table 1; the primary text was not readable here")
 
 # --- ShuffleNetV2 -----------------------------------------------------------------------------
 _source("shufflenet_v2", "Ma et al. 2018, ShuffleNet V2, arXiv 1807.11164")

@@ -298,3 +298,13 @@ def test_a_plain_attribute_that_steers_forward_is_part_of_the_cache_key():
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.allclose(runner(x), skipping(x), rtol=1e-4, atol=1e-5)
+
+
+def test_nchwc_block_is_mlas_choice_from_the_cpu_flags(monkeypatch):
+    """16 floats with AVX-512F, 8 on other x86-64 CPUs (MLAS platform.cpp); None off x86."""
+    assert runtimes.nchwc_block() in (8, 16, None)
+    for flags, block in [({"sse2", "avx2", "avx512f", "avx512bw"}, 16), ({"sse2", "avx2"}, 8), (None, None)]:
+        monkeypatch.setattr(runtimes, "_x86_flags", lambda flags=flags: flags)
+        assert runtimes.nchwc_block() == block
+    monkeypatch.setattr(runtimes, "_x86_flags", lambda: None)
+    assert runtimes.int8_isa() == "unknown"

@@ -158,6 +158,14 @@ def test_backend_correlations_side_by_side():
         mo.backend_correlations(ZOO, backends=("onnxruntime-int8",))
 
 
+def test_published_correlations_are_table_1_beside_ours():
+    paper = mo.published_correlations()
+    assert paper.to_dict() == {"paper ρ iPhone 12": {"macs": 0.47, "params": 0.30},
+                               "paper ρ desktop CPU": {"macs": 0.06, "params": 0.07}}
+    joined = mo.backend_correlations(ZOO).filter(like="spearman").join(paper)
+    assert joined.loc["bytes"].isna().sum() == 2 and joined.loc["macs"].notna().all()
+
+
 def test_keep_branches_survives_deployment():
     from mnlab.analysis.deployment import deploy_form
     s0 = mo.randomize_batchnorm_(__import__("mnlab").create_model("mobileone_s0").eval())
@@ -194,6 +202,11 @@ def test_claims_from_the_studies():
     assert by_what["re-parameterization leaves the function unchanged"].holds
     assert by_what["the re-parameterized S0 (k = 4 branches) is faster"].holds
     assert by_what["a sigmoid-gated activation (SE-ReLU) costs latency"].holds
+    direction = by_what["MACs predict latency better than parameters"]
+    assert direction.paper == "Spearman ρ 0.47 (FLOPs) vs 0.30 (params), iPhone 12" and not direction.must_hold
+    desktop = by_what["on a desktop CPU latency hardly follows FLOPs or parameters"]
+    assert desktop.paper == "Spearman ρ 0.06 (FLOPs), 0.07 (params), desktop CPU" and not desktop.must_hold
+    assert "secondary" in desktop.source and desktop.tolerance == "each ρ within ±0.2 of the paper's"
     slow = forms.assign(speedup=[1.4, 2.0, 0.9, 2.0, 2.0])      # S0 below the margin, S2 slower
     slow_claims = {c.what: c for c in mo.claims(counts, steps, slow, acts, blocks, zoo, corr)}
     assert not slow_claims["the re-parameterized S0 (k = 4 branches) is faster"].holds

@@ -11,7 +11,7 @@ from mnlab.analysis import analyze
 from mnlab.claims import compare
 from mnlab.models.mobilenet_v3 import LARGE, SMALL
 from mnlab.plots import v3 as v3_plots
-from mnlab.studies import v3
+from mnlab.studies import v3, v3_deployed
 
 
 @pytest.mark.parametrize("name,rows,last", [("mobilenet_v3_large", LARGE, ["1² × 960", "conv2d 1×1, NBN", "1280"]),
@@ -81,8 +81,8 @@ def test_composed_activations_deploy_on_onnxruntime_each_as_itself(tmp_path, mon
     runners = {k: deploy(mods[k], shape, backend="onnxruntime") for k in ("h-swish (composed)", "swish (composed)")}
     assert runners["h-swish (composed)"].artefact != runners["swish (composed)"].artefact
     assert all(r.error <= 1e-4 for r in runners.values())
-    assert v3.ort_kernels(mods["swish (composed)"], shape) == v3.ort_kernels(mods["swish"], shape)
-    assert v3.ort_kernels(mods["h-swish (composed)"], shape) != v3.ort_kernels(mods["h-swish"], shape)
+    assert v3_deployed.ort_kernels(mods["swish (composed)"], shape) == v3_deployed.ort_kernels(mods["swish"], shape)
+    assert v3_deployed.ort_kernels(mods["h-swish (composed)"], shape) != v3_deployed.ort_kernels(mods["h-swish"], shape)
 
 
 def test_largest_activation_input():
@@ -116,6 +116,20 @@ def test_original_last_stage_is_figure_5():
         assert models["original (Fig. 5)"](torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
 
 
+@pytest.mark.parametrize("network", ["large", "small"])
+def test_figure5_hand_count_is_what_the_models_differ_by(network):
+    """The hand count of Figure 5's two stages against the counter on the two built networks:
+    the efficient stage removes Mult-Adds and adds parameters (its 960 → 1280 layer is wider
+    than the 320 → 1280 one it replaces)."""
+    hand = v3.figure5_counts(network)
+    efficient, original = v3.NETWORKS[network][0], v3.original_last_stage(network)
+    costs = v3.cost_table({"efficient": mnlab.models.build_mobilenet_v3(*v3.NETWORKS[network]), "original": original})
+    assert hand.macs.iloc[0] - hand.macs.iloc[1] == costs.macs_minus_first["original"] > 0
+    assert hand.params.iloc[0] - hand.params.iloc[1] == costs.params_minus_first["original"] < 0
+    if network == "large":   # chapter 4's exercise, by hand: 44,352,960 against 10,035,200 MACs
+        assert hand.macs.tolist() == [44_352_960, 10_035_200]
+
+
 def test_stem_models_differ_in_the_first_two_blocks():
     models = v3.stem_models()
     diff = v3.block_diff(*models.values())
@@ -128,11 +142,11 @@ def test_width_models():
 
 
 def test_ratio_words_reads_a_ratio_with_its_margin():
-    assert [v3.ratio_words(r) for r in (0.5, 0.95, 1.05, 1.2)] == ["cheaper than", "about as fast as",
+    assert [v3_deployed.ratio_words(r) for r in (0.5, 0.95, 1.05, 1.2)] == ["cheaper than", "about as fast as",
                                                                    "about as fast as", "slower than"]
-    assert v3.ratio_words(0.95, margin=0.01) == "cheaper than"
+    assert v3_deployed.ratio_words(0.95, margin=0.01) == "cheaper than"
     with pytest.raises(ValueError, match="ratio"):
-        v3.ratio_words(0)
+        v3_deployed.ratio_words(0)
 
 
 def _fake_times():
@@ -147,7 +161,7 @@ def _fake_times():
 def test_timing_findings_and_claims_follow_the_thresholds():
     large = mnlab.create_model("mobilenet_v3_large").eval()
     se = v3.se_counts(large)
-    found = v3.timing_findings(_fake_times(), "onnxruntime", se, 0.5)
+    found = v3_deployed.timing_findings(_fake_times(), "onnxruntime", se, 0.5)
     assert found["se_time_share"] == pytest.approx(0.2) and found["stage_time_saved"] == pytest.approx(0.2)
     assert found["se_time_vs_bytes"] == pytest.approx(0.2 / se["bytes_share"])
     acts = pd.DataFrame({"onnxruntime_ms": {"h-swish": 1.0, "swish": 1.2}})
@@ -155,7 +169,8 @@ def test_timing_findings_and_claims_follow_the_thresholds():
     assert rows["h-swish is cheaper than swish"].holds and rows["Small faster than Large"].holds
     assert not rows["SE at 1/4 of the expansion: no discernible latency cost"].holds
     assert rows["SE costs time beyond its arithmetic"].holds and not rows["SE costs time beyond its arithmetic"].must_hold
-    assert rows["Efficient last stage is faster"].must_hold
+    assert not rows["Efficient last stage is faster"].must_hold   # a timing finding, not a large effect
+    assert rows["Small faster than Large"].must_hold
 
 
 def test_claims_hold_on_the_counts():
@@ -166,4 +181,33 @@ def test_claims_hold_on_the_counts():
                "stage_saved": v3.cost_table(stages).macs_minus_first["original (Fig. 5)"],
                "stem_saved": int(v3.block_diff(*stems.values()).difference.sum())}
     claims = v3.claims(results)
-    assert len(claims) == 16 and not [c.what for c in claims if c.must_hold and not c.holds]
+    assert len(claims) == 17 and not [c.what for c in claims if c.must_hold and not c.holds]
+    stage = {c.what: c for c in claims}["Efficient last stage removes Mult-Adds"]
+    assert stage.must_hold and stage.evidence.value == "count"
+    wrong = v3.claims(results | {"stage_saved": results["stage_saved"] - 1})
+    assert not {c.what: c for c in wrong}["Efficient last stage removes Mult-Adds"].holds
+
+
+def test_ort_graph_of_se_has_layout_conversions_around_the_rescale(tmp_path, monkeypatch):
+    """ORT's optimized graph (a count): every SE's rescaling Mul runs in plain NCHW, with the
+    tensor converted out of the blocked layout before it and back after it; without SE the only
+    conversion left is before the final pool. Residual adds and BN are fused into the convs."""
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
+    se = sum(r.se for r in LARGE)
+    counts = v3_deployed.ort_op_counts({"SE": mnlab.create_model("mobilenet_v3_large").eval(),
+                                        "no SE": v3.without_se("large").eval()}, 64)
+    assert "Add" not in counts.index and "BatchNormalization" not in counts.index
+    assert counts.loc["Mul", "SE"] == se + 1 and counts.loc["Mul", "no SE"] == 1   # + the head's h-swish
+    assert counts.loc["ReorderInput", "SE"] >= se and counts.loc["ReorderOutput", "SE"] >= 2 * se
+    assert counts.loc[list(v3_deployed.REORDERS), "no SE"].sum() == 1
+    assert list(counts.columns) == ["SE", "no SE"] and counts.index.name == "op type"
+
+
+def test_ort_time_parts_add_up_to_the_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNLAB_CACHE_DIR", str(tmp_path))
+    parts = v3_deployed.ort_time_parts({"SE": mnlab.create_model("mobilenet_v3_small").eval(),
+                                        "no SE": v3.without_se("small").eval()}, 64, runs=3)
+    assert list(parts.index) == ["layout conversions (Reorder)", "SE 1×1 convolutions", "SE pool and rescale",
+                                 "everything else"]
+    assert (parts["SE"] > 0).all()
+    assert parts.loc[["SE 1×1 convolutions", "SE pool and rescale"], "no SE"].eq(0).all()

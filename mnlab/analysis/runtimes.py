@@ -205,16 +205,31 @@ class _Batches:
         return next(self.items, None)
 
 
+def _x86_flags() -> set[str] | None:
+    """The CPU's x86 feature flags from ``/proc/cpuinfo``; None where there are none to read
+    (not Linux, or not x86: ARM lists "Features")."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
+    return set(match.group(1).split()) if match else None
+
+
+def nchwc_block() -> int | None:
+    """The channel block of ORT's NCHWc layout on this CPU, as ORT's MLAS library picks it
+    (``platform.cpp``): 16 floats with AVX-512F, 8 on other x86-64 CPUs; None if this is not
+    an x86 CPU whose flags can be read. The graph optimizer blocks a convolution or pool only
+    where its channels fit the block, so the optimized graph can differ between the two sizes."""
+    flags = _x86_flags()
+    return None if flags is None else 16 if "avx512f" in flags else 8
+
+
 def int8_isa() -> str:
     """The x86 instructions ORT's int8 kernels can use on this CPU, from ``/proc/cpuinfo``:
     "AVX-512 VNNI", "AVX-VNNI" (AVX2 with VNNI), "AVX-512 (no VNNI)", "AVX2 (no VNNI)" or
     "unknown" (no flags to read, e.g. not Linux)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    match = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
-    flags = set(match.group(1).split()) if match else set()
+    flags = _x86_flags() or set()
     if "avx512_vnni" in flags:
         return "AVX-512 VNNI"
     if "avx_vnni" in flags:
