@@ -3,9 +3,9 @@ computed here, so a stated answer cannot be wrong; the drafts have the structure
 (objectives, key-idea figure, summary, ≥ 4 exercises with collapsed solutions) and link only to
 glossary terms that exist.
 
-The material lives in ``chapters/_drafts/NN_learning.md`` until a later phase moves it into the
-notebooks; the lookups below read the drafts and, for a label no draft holds any more, the
-notebooks' markdown, so these tests follow the text wherever it is.
+The material was drafted in ``chapters/_drafts/NN_learning.md`` and has since moved into the
+notebooks (the folder is gone); the lookups below read any draft there is and, for a label no
+draft holds, the notebooks' markdown, so these tests follow the text wherever it is.
 """
 import json
 import math
