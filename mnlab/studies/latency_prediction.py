@@ -37,6 +37,7 @@ from mnlab.validation import check_int
 if TYPE_CHECKING:
     from mnlab.analysis import Backend
     from mnlab.analysis.kernel_bank import KernelBank
+    from mnlab.analysis.kernels import Kernel
 
 # --------------------------------------------------------------------------- the search space
 
@@ -395,21 +396,47 @@ def _printed(key: str) -> str:
 
 #: Where the chapter keeps its data, and the backend it was measured on.
 DATASET_CSV, KERNELS_CSV, SEARCH_CSV = "latency_dataset.csv", "latency_kernels.csv", "latency_netadapt.csv"
+#: The kernels each split's kernel-level predictor was trained on (its adaptive sampling's outcome).
+TRAINING_CSV = "latency_training.csv"
+TRAINING_COLUMNS = ["split", "kind", "key", "backend", "fingerprint"]
 
 
-def predictors(bank: KernelBank) -> dict:
-    """The four predictors of :mod:`mnlab.analysis.predict`, by name, the last two on ``bank``."""
+def predictors(bank: KernelBank, training: dict[str, list[Kernel]] | None = None) -> dict:
+    """The four predictors of :mod:`mnlab.analysis.predict`, by name, the last two on ``bank``
+    (the kernel-level one on a stored ``training`` set, if given)."""
     from mnlab.analysis.predict import KernelModel, LookupTable, MacsLinear, Roofline
 
-    return {p.name: p for p in (MacsLinear(), Roofline(), LookupTable(bank), KernelModel(bank))}
+    return {p.name: p for p in (MacsLinear(), Roofline(), LookupTable(bank), KernelModel(bank, training=training))}
 
 
-def build(data: pd.DataFrame, described: list, bank: KernelBank, latency: str = "latency_ms") -> dict:
+def build(data: pd.DataFrame, described: list, bank: KernelBank, latency: str = "latency_ms",
+          training: str | os.PathLike | None = None) -> dict:
     """Fit and score every predictor on both splits (timing the kernels and ops they need on
-    ``bank``'s backend, unless stored): ``{split: (scores, predictions, fitted predictors)}``."""
+    ``bank``'s backend, unless stored): ``{split: (scores, predictions, fitted predictors)}``.
+
+    ``training``: a CSV of the kernel-level predictor's training sets, one per split. When the
+    bank measures, a split this machine has not stored is sampled adaptively and added to it;
+    when the bank only reads, the stored sets are used (a ``ValueError`` if one is missing), so
+    that every machine fits the same predictors on the same kernels.
+    """
+    from mnlab.analysis.kernel_bank import read_table, stored_machine, write_table
+    from mnlab.analysis.predict import KernelModel, training_from_table
+
+    path = None if training is None else Path(training)
+    table = read_table(path, TRAINING_COLUMNS)
+    stored = stored_machine(table, bank.backend, bank.fingerprint if bank.measure else None)
     result = {}
     for split in ("random", "by family"):
-        fitted = predictors(bank)
+        rows = stored[stored.split == split]
+        if not len(rows) and not bank.measure and path is not None:
+            raise ValueError(f"no stored training set for split {split!r} on backend {bank.backend!r} in "
+                             f"{str(path)!r}; build it with a measuring KernelBank")
+        fitted = predictors(bank, training_from_table(rows) if len(rows) else None)
         scores, predicted = evaluate(fitted, described, data, split, latency)
         result[split] = (scores, predicted, fitted)
+        if path is not None and not len(rows):
+            chosen = next(p for p in fitted.values() if isinstance(p, KernelModel)).training_table()
+            new = chosen.assign(split=split, backend=bank.backend, fingerprint=bank.fingerprint)
+            table = pd.concat([table, new[TRAINING_COLUMNS]], ignore_index=True)
+            write_table(path, table)
     return result
