@@ -95,6 +95,23 @@ def test_netadapt_meets_the_predicted_budget_one_layer_at_a_time():
         ls.netadapt(predictor, 0)
 
 
+def test_netadapt_does_not_hang_on_the_last_bits_of_a_prediction():
+    """Latency ∝ MACs makes every layer save the same per MAC: a tie at every step, which the
+    earlier layer wins; last-bit noise (another CPU's arithmetic) must not change the search."""
+    described = [describe(create_model("mobilenet_v2", width_mult=w), 224) for w in (0.5, 1.0)]
+    exact = MacsLinear().fit(described, [d.macs / 1e8 for d in described])
+    rng = np.random.default_rng(0)
+
+    class Noisy:
+        def predict_described(self, d):
+            return exact.predict_described(d) * (1 + 1e-13 * rng.standard_normal())
+
+    budget = 0.85 * exact.predict_described(described[1])
+    plain, noisy = ls.netadapt(exact, budget, step=0.25), ls.netadapt(Noisy(), budget, step=0.25)
+    assert plain.layer.tolist() == noisy.layer.tolist() and len(plain) > 2
+    assert plain.layer.iloc[1] == "stem[0]"   # the first layer of a tie
+
+
 def test_mnasnet_reward_by_hand():
     assert ls.mnasnet_reward(75.0, 75.0, 75.0) == 75.0
     assert ls.mnasnet_reward(75.0, 150.0, 75.0) == pytest.approx(75.0 * 2 ** -0.07)
