@@ -7,7 +7,7 @@
 2. one prediction: MobileNetV2 at 224 by the fitted kernel-level predictor, model counted and
    split into kernels included (target ≤ 50 ms).
 
-Usage: ``python benchmarks/bench_predict.py [--backend deploy] [--cache-dir DIR]``. With
+Usage: ``python benchmarks/bench_predict.py [--backend onnxruntime] [--cache-dir DIR]``. With
 ``--cache-dir chapters/data`` it fills the book's kernel table. Not a test: it prints figures.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parent.parent / "chapters" / "data"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="deploy")
+    parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--cache-dir", default=None, help="where the kernel table is kept (default: a fresh one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -45,7 +45,7 @@ def main() -> None:
     described = lp.describe_dataset(data)
     bank = KernelBank(args.backend, cache=cache_dir / lp.KERNELS_CSV)
     before = len(bank)
-    result = lp.build(data, described, bank)
+    result = lp.build(data, described, bank, training=cache_dir / lp.TRAINING_CSV)
     build_s = time.perf_counter() - start
     print(f"build: {build_s / 60:.1f} min for {len(data)} configurations, {len(bank) - before} kernels and ops "
           f"timed on {args.backend!r} (target ≤ 15 min)")

@@ -241,8 +241,7 @@ _add(f"{V3}/sec5.1/stem/latency_saved", "2 ms", V3, "Sec. 5.1", "Google Pixel 1"
 _add(f"{V3}/table5/relu_instead_of_hswish/top1_delta", "0.7%", V3, "Table 5", "a drop")
 # Sec. 4.1: MnasNet's reward ACC(m)·[LAT(m)/TAR]^w (MnasNet below) with w = −0.15 for the search
 # of MobileNetV3-Small ("accuracy changes much more dramatically with latency for small
-# models"). Stored as its magnitude, under two keys: chapter 4's exercise reads the first, chapter 8 the second.
-_add(f"{V3}/sec4.1/reward_exponent_small", "0.15", V3, "Sec. 4.1", "w = −0.15 for MobileNetV3-Small")
+# models"). Stored as its magnitude.
 _add(f"{V3}/sec4.1/w", "0.15", V3, "Sec. 4.1",
      "w = −0.15 for the small models, whose accuracy changes faster with latency (stored as its magnitude)")
 # Detection and segmentation heads (chapter 4b), as published: Table 6 (SSDLite, COCO test; † = channels
@@ -279,10 +278,9 @@ for n, miou, params, madds, full, half in [
 _source("mnasnet", "Tan et al. 2019, MnasNet, arXiv 1807.11626v3")
 # Sec. 3, eq. 2: reward ACC(m) × [LAT(m)/T]^w with w = α = β = −0.07 (a soft constraint), chosen so
 # that twice the latency is worth about 5% more accuracy; T = 75 ms on a Pixel 1 (one big core). w is
-# stored as its magnitude, under two keys: chapter 4's exercise reads the first, chapter 8 the second.
-_add("mnasnet/reward_exponent", "0.07", "mnasnet", "Sec. 3, problem formulation",
-     "w = −0.07 in ACC(m)·[LAT(m)/T]^w (soft constraint)")
-_add("mnasnet/sec3/w", "0.07", "mnasnet", "Sec. 3, eq. 2", "the exponent is w = −0.07 (stored as its magnitude)")
+# stored as its magnitude.
+_add("mnasnet/sec3/w", "0.07", "mnasnet", "Sec. 3, eq. 2",
+     "w = −0.07 in ACC(m)·[LAT(m)/T]^w, a soft constraint (stored as its magnitude)")
 _add("mnasnet/sec3/doubling_gain", "5%", "mnasnet", "Sec. 3",
      "doubling the latency usually brings about 5% relative accuracy gain")
 _add("mnasnet/sec4/target_latency", "75 ms", "mnasnet", "implementation details", "Pixel 1, one big CPU core")
@@ -328,12 +326,13 @@ _add(f"{LITE}/blog/lite4/top1_int8", "80.4%", "efficientnet_lite_blog", "announc
      "the README's table gives 80.2% (int8) and 81.5% (float32)")
 # The blog's reason for ReLU6: the first post-training int8 conversion of the swish (float)
 # model lost most of its top-1, because its activations spanned about [−168, 204] — a wide
-# range for 256 integer levels. As taken into the notes this book grew from ("75 -> 48"); a
-# secondary summary of the same blog reads 46%. The range's low end is stored as a magnitude.
+# range for 256 integer levels. 46% is what two independent summaries of the blog quote (the
+# original page could not be read here); the notes this book grew from wrote "75 -> 48". The
+# range's low end is stored as a magnitude.
 _add(f"{LITE}/blog/swish/top1", "75%", "efficientnet_lite_blog", "section on ReLU6",
      "float model with swish, before quantization")
-_add(f"{LITE}/blog/swish/top1_int8", "48%", "efficientnet_lite_blog", "section on ReLU6",
-     "the same model after post-training int8; a secondary summary reads 46%")
+_add(f"{LITE}/blog/swish/top1_int8", "46%", "efficientnet_lite_blog", "section on ReLU6",
+     "the same model after post-training int8, as two summaries of the blog quote it; the seed notes wrote 48")
 _add(f"{LITE}/blog/swish/range_low", "168", "efficientnet_lite_blog", "section on ReLU6",
      "magnitude: the activation range's low end is −168")
 _add(f"{LITE}/blog/swish/range_high", "204", "efficientnet_lite_blog", "section on ReLU6",

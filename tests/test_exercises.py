@@ -281,7 +281,7 @@ def test_ch4_activations_stem_and_reward():
     states(solution("ex-ch4-hswish"), f"{hswish[1]:.3f}", f"{swish[1]:.3f}", f"{swish[0]:.3f}", f"{gap.max():.3f}")
     states(section(4, "Summary"), f"{gap.max():.3f}")
     states(solution("ex-ch4-stem"), f"{112 * 112 * 32 * 27:,}", f"{112 * 112 * 16 * 27:,}")
-    w1, w2 = -figure("mnasnet/reward_exponent").value, -figure("mobilenet_v3/sec4.1/reward_exponent_small").value
+    w1, w2 = -figure("mnasnet/sec3/w").value, -figure("mobilenet_v3/sec4.1/w").value
     states(solution("ex-ch4-reward"), f"{1.1 ** w1:.5f}", f"{1.1 ** w2:.5f}", f"{100 * (1 / 1.1 ** w1 - 1):.2f}%",
            f"{100 * (1 / 1.1 ** w2 - 1):.2f}%")
 

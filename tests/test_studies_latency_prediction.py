@@ -95,6 +95,23 @@ def test_netadapt_meets_the_predicted_budget_one_layer_at_a_time():
         ls.netadapt(predictor, 0)
 
 
+def test_netadapt_does_not_hang_on_the_last_bits_of_a_prediction():
+    """Latency ∝ MACs makes every layer save the same per MAC: a tie at every step, which the
+    earlier layer wins; last-bit noise (another CPU's arithmetic) must not change the search."""
+    described = [describe(create_model("mobilenet_v2", width_mult=w), 224) for w in (0.5, 1.0)]
+    exact = MacsLinear().fit(described, [d.macs / 1e8 for d in described])
+    rng = np.random.default_rng(0)
+
+    class Noisy:
+        def predict_described(self, d):
+            return exact.predict_described(d) * (1 + 1e-13 * rng.standard_normal())
+
+    budget = 0.85 * exact.predict_described(described[1])
+    plain, noisy = ls.netadapt(exact, budget, step=0.25), ls.netadapt(Noisy(), budget, step=0.25)
+    assert plain.layer.tolist() == noisy.layer.tolist() and len(plain) > 2
+    assert plain.layer.iloc[1] == "stem[0]"   # the first layer of a tie
+
+
 def test_mnasnet_reward_by_hand():
     assert ls.mnasnet_reward(75.0, 75.0, 75.0) == 75.0
     assert ls.mnasnet_reward(75.0, 150.0, 75.0) == pytest.approx(75.0 * 2 ** -0.07)
@@ -114,17 +131,27 @@ def scores(kernel_within, macs_within):
 def test_claims_are_findings_except_the_arithmetic():
     results = {"scores": scores(0.7, 0.2), "lookup": pd.Series({"within_10": 0.5, "n": 6}),
                "netadapt": {"budget": 0.7, "measured": 0.72, "macs": 2.2e8, "uniform_macs": 2.0e8},
-               "machine": "test machine"}
+               "repeatable": 0.9, "machine": "test machine"}
     table = lp.claims(results)
     by_what = {c.what: c for c in table}
     assert all(not c.must_hold and c.evidence is Evidence.TIMING for c in table if "reward" not in c.what)
     assert by_what["MnasNet reward: accuracy that pays for twice the latency"].holds
     assert not by_what["kernel-level predictor reaches the chapter's target"].holds
+    assert not by_what["a second measurement agrees with the first within ±10%"].holds
     assert by_what["kernels predict latency better than MACs"].holds
     assert by_what["NetAdapt meets a latency budget found with a predictor"].holds   # 0.72 ≤ 0.7 · 1.05
     assert by_what["a per-layer search keeps more MACs than a uniform width at equal latency"].holds
     worse = lp.claims({**results, "scores": scores(0.1, 0.2)})
     assert not {c.what: c for c in worse}["kernels predict latency better than MACs"].holds
+
+
+def test_repeatability_is_the_share_of_configurations_that_agree():
+    first = pd.DataFrame({"key": list("abcd"), "latency_ms": [1.0, 2.0, 4.0, 8.0]})
+    second = pd.DataFrame({"key": list("dcbe"), "latency_ms": [8.7, 4.2, 2.3, 1.0]})   # e is not in the first
+    assert lp.repeatability(first, second) == pytest.approx(2 / 3)   # c +5%, d +8.75% agree; b +15% does not
+    assert lp.repeatability(first, second, tolerance=0.2) == 1.0
+    with pytest.raises(ValueError, match="share 0"):
+        lp.repeatability(first, second.assign(key=list("wxyz")))
 
 
 def test_figures_draw_the_data_they_are_given():
@@ -173,3 +200,41 @@ def test_exported_figures_read_the_stored_search():
     assert networks["MobileNetV2 1.0"] == ls.V2Widths.of(1.0)
     alpha = float(list(networks)[2].split("=")[1])
     assert networks[list(networks)[2]] == ls.V2Widths.of(alpha)
+
+
+def test_build_stores_each_split_s_kernel_training_set_and_reads_it_back(tmp_path, monkeypatch):
+    from mnlab.analysis.kernel_bank import KernelBank
+    from mnlab.analysis.kernels import Kernel
+    from mnlab.analysis.predict import Description, KernelModel
+
+    from mnlab.analysis import kernel_bank
+
+    def fake_compare(models, shapes, **kwargs):   # no clock: latency grows with the input's size
+        ms = {name: 1e-3 + 1e-6 * float(np.prod(shapes[name])) for name in models}
+        return pd.DataFrame({"median_ms": ms, "min_ms": ms, "max_ms": ms, "best_ms": ms})
+
+    monkeypatch.setattr(kernel_bank, "compare_latency", fake_compare)
+    Bank = KernelBank
+
+    def fit_kernel_model_only(predictors, described, data, split, latency="latency_ms"):
+        model = predictors[KernelModel.name]
+        model.fit(described, data[latency].to_numpy())
+        return pd.DataFrame({"within_10": [1.0]}, index=[model.name]), pd.DataFrame()
+
+    monkeypatch.setattr(lp, "evaluate", fit_kernel_model_only)
+    ks = [Kernel("pointwise", 14, 14, 32, 64), Kernel("depthwise", 14, 14, 32, 32, 3, 1, 32, "relu")]
+    described = [Description(1, 1, ks[: i + 1], []) for i in range(2)]
+    data = pd.DataFrame({"latency_ms": [0.05, 0.07]})
+    path = tmp_path / "training.csv"
+    measured = lp.build(data, described, Bank("deploy", cache=tmp_path / "k.csv", progress=False), training=path)
+    table = pd.read_csv(path)
+    assert set(table.split) == {"random", "by family"} and (table.backend == "deploy").all()
+    chosen = measured["random"][2][KernelModel.name].training
+
+    reader = Bank("deploy", cache=tmp_path / "k.csv", measure=False)
+    again = lp.build(data, described, reader, training=path)
+    assert again["random"][2][KernelModel.name].training == chosen   # read back, not re-sampled
+    assert len(pd.read_csv(path)) == len(table)                      # and nothing appended
+    table[table.split == "random"].to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no stored training set for split 'by family'"):
+        lp.build(data, described, reader, training=path)

@@ -251,16 +251,24 @@ class KernelModel(Predictor):
     and added. The per-call cost of the runtime is taken off each kernel and counted once per
     model. With ``calibrate`` the sum is finally scaled, latency = a · Σ, a the median ratio of
     measured to summed latency over the training models (kernels timed alone do not run exactly
-    as they run inside a network: caches, and on a busy machine, preemption). A kernel type that was never measured raises a ``ValueError``,
-    or with ``unknown="fallback"`` is predicted from a MACs-and-bytes model of all kernels and
-    flagged (a ``UserWarning``, and the ``fallback`` column of :meth:`breakdown`).
+    as they run inside a network: caches, and on a busy machine, preemption). A kernel type that
+    was never measured raises a ``ValueError``, or with ``unknown="fallback"`` is predicted from a
+    MACs-and-bytes model of all kernels and flagged (a ``UserWarning``, and the ``fallback``
+    column of :meth:`breakdown`).
+
+    ``training``: a training set chosen before (:attr:`training`, stored with
+    :meth:`training_table` and read back with :func:`training_from_table`). It is used as it is,
+    without sampling: which kernels adaptive sampling adds hangs on the measurements and on the
+    last bits of the regressors' arithmetic, so the sampling is part of the measurement, stored
+    with it, and a fit on another CPU reads it rather than re-deciding it.
     """
 
     name = "kernel-level (nn-Meter)"
 
     def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 12,
                  adaptive_rounds: int = 2, per_round: int = 16, tolerance: float = 0.10,
-                 calibrate: bool = True, unknown: str = "error", seed: int = 0):
+                 calibrate: bool = True, unknown: str = "error", seed: int = 0,
+                 training: dict[str, list[Kernel]] | None = None):
         if not isinstance(bank, KernelBank):
             raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
         if unknown not in ("error", "fallback"):
@@ -268,6 +276,12 @@ class KernelModel(Predictor):
         self.bank, self.samples = bank, dict(INITIAL_SAMPLES if samples is None else samples)
         self.prior_per_kind, self.adaptive_rounds, self.per_round = prior_per_kind, adaptive_rounds, per_round
         self.tolerance, self.calibrate, self.unknown, self.seed = tolerance, calibrate, unknown, seed
+        if training is not None and (not isinstance(training, dict) or not training or not all(
+                isinstance(ks, list) and ks and all(isinstance(k, Kernel) and k.kind == kind for k in ks)
+                for kind, ks in training.items())):
+            raise ValueError("training must map each kernel type to a non-empty list of its Kernels "
+                             "(see KernelModel.training and training_from_table)")
+        self.given_training = training
 
     def _times(self, kernel_list: list[Kernel]) -> np.ndarray:
         return np.maximum(self.bank.latency(kernel_list) - self.overhead, 1e-4)
@@ -282,12 +296,8 @@ class KernelModel(Predictor):
             by_kind.setdefault(kind, []).extend(rng.sample(of_kind, min(self.prior_per_kind, len(of_kind))))
         return {kind: list(dict.fromkeys(ks)) for kind, ks in by_kind.items()}
 
-    def fit(self, described, latency_ms):
-        t = _check_fit(described, latency_ms)
-        rng = random.Random(self.seed)
-        self.overhead = self.bank.overhead_ms
-        training = self._training_set(described, rng)
-        self.bank.latency([k for ks in training.values() for k in ks])   # one progress bar
+    def _adaptive(self, training: dict[str, list[Kernel]], rng: random.Random) -> dict[str, list[Kernel]]:
+        """``adaptive_rounds`` rounds of adaptive sampling from ``training`` (class docstring)."""
         self.added = dict.fromkeys(training, 0)   # adaptive samples per kernel type
         for _ in range(self.adaptive_rounds):
             new = {}
@@ -305,6 +315,19 @@ class KernelModel(Predictor):
             grown = {kind: list(dict.fromkeys(ks + new.get(kind, []))) for kind, ks in training.items()}
             self.added = {kind: self.added[kind] + len(grown[kind]) - len(training[kind]) for kind in training}
             training = grown
+        return training
+
+    def fit(self, described, latency_ms):
+        t = _check_fit(described, latency_ms)
+        self.overhead = self.bank.overhead_ms
+        if self.given_training is not None:
+            training, self.added = self.given_training, {}
+            self.bank.latency([k for ks in training.values() for k in ks])   # measured, or a ValueError
+        else:
+            rng = random.Random(self.seed)
+            training = self._training_set(described, rng)
+            self.bank.latency([k for ks in training.values() for k in ks])   # one progress bar
+            training = self._adaptive(training, rng)
         self.training = training
         self.regressors = {kind: _KindRegressor(self.seed).fit(ks, self._times(ks)) for kind, ks in training.items()}
         every = [k for ks in training.values() for k in ks]
@@ -316,6 +339,11 @@ class KernelModel(Predictor):
         if self.calibrate:   # one scale: kernels timed alone run faster or slower than inside a model
             self.a = float(np.exp(np.median(np.log(t / self._sums(described)))))
         return self
+
+    def training_table(self) -> pd.DataFrame:
+        """The kernels the regressors were trained on, one row each: ``kind``, ``key``."""
+        self._check_fitted()
+        return pd.DataFrame([{"kind": kind, "key": k.key} for kind, ks in self.training.items() for k in ks])
 
     def _sums(self, described: list[Description]) -> np.ndarray:
         return np.array([self._kernel_ms(d)[0].sum() + self.overhead for d in described])
@@ -354,3 +382,17 @@ class KernelModel(Predictor):
             warnings.warn(f"{int(fallback.sum())} kernel(s) of types never measured ({kinds}) predicted by "
                           "the fallback", stacklevel=2)
         return float(self.a * (ms.sum() + self.overhead))
+
+
+def training_from_table(table: pd.DataFrame) -> dict[str, list[Kernel]]:
+    """A :attr:`KernelModel.training` set from its :meth:`~KernelModel.training_table` rows."""
+    missing = {"kind", "key"} - set(table.columns)
+    if missing:
+        raise ValueError(f"a training table needs the columns 'kind' and 'key', missing {sorted(missing)}")
+    training: dict[str, list[Kernel]] = {}
+    for kind, key in zip(table.kind, table.key):
+        kernel = Kernel.from_key(key)
+        if kernel.kind != kind:
+            raise ValueError(f"training row {key!r} is a {kernel.kind!r} kernel, listed as {kind!r}")
+        training.setdefault(kind, []).append(kernel)
+    return training

@@ -109,7 +109,8 @@ def netadapt(predictor: Predictor, budget_ms: float, *, start: V2Widths | None =
     Each step tries to make every layer of :meth:`V2Widths.layers` ``step`` narrower and keeps
     the candidate that saves the most predicted latency per MAC it removes. NetAdapt proper
     keeps the candidate with the best accuracy after a short fine-tuning; with no ImageNet here,
-    MACs kept stand in for capacity. Returns one row per step: ``step``, ``layer``,
+    MACs kept stand in for capacity. Candidates within a millionth of the best count as tied
+    and the earlier layer wins, so the search is the same on every CPU. Returns one row per step: ``step``, ``layer``,
     ``predicted_ms``, ``macs``, ``params`` and ``widths`` (the :class:`V2Widths`).
     """
     from mnlab.analysis.predict import describe
@@ -131,7 +132,9 @@ def netadapt(predictor: Predictor, budget_ms: float, *, start: V2Widths | None =
             cd = describe(candidate.build(), resolution)
             ms = predictor.predict_described(cd)
             saved = (history[-1]["predicted_ms"] - ms) / max(history[-1]["macs"] - cd.macs, 1)
-            if best is None or saved > best[0]:
+            # a near-tie (within a millionth) keeps the earlier layer: the choice must not hang
+            # on the last bits of a predictor's arithmetic, which differ between CPUs
+            if best is None or saved - best[0] > 1e-6 * abs(best[0]):
                 best = (saved, layer, candidate, cd.macs, ms)
         if best is None:
             break
