@@ -3,6 +3,7 @@ function body over 60 lines, and the chapters' studies thin — no ``nn.Module``
 matplotlib (models live in mnlab.models, figures in mnlab.plots). The import layering itself is
 tests/test_layering.py's."""
 import ast
+import json
 import pathlib
 
 import pytest
@@ -60,3 +61,24 @@ def test_the_checks_can_fail():
     assert long_functions(f"class A:\n    def g(self):\n        '''doc'''\n{body.replace('    ', '        ')}\n") == [("g", 62)]
     source = "from torch import nn\nimport matplotlib.pyplot as plt\nclass Block(nn.Module):\n    pass\n"
     assert module_classes_and_imports(source) == (["Block"], {"torch", "matplotlib"})
+
+
+MAX_CELL_LINES = 15
+NOTEBOOKS = sorted((ROOT.parent / "chapters").glob("*.ipynb"))
+
+
+def long_cells(notebook: dict, limit: int = MAX_CELL_LINES) -> list[tuple[int, int]]:
+    """(index, lines) of every code cell longer than ``limit`` lines (trailing blank lines aside)."""
+    return [(i, n) for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"
+            and (n := len("".join(cell["source"]).rstrip().splitlines())) > limit]
+
+
+def test_long_cells_are_found():
+    cell = {"cell_type": "code", "source": ["x = 1\n"] * 16}
+    assert long_cells({"cells": [cell, {"cell_type": "markdown", "source": ["a\n"] * 99}]}) == [(0, 16)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_cells_stay_thin(path):
+    """Issue 12: no notebook code cell over 15 lines — the logic lives in mnlab."""
+    assert long_cells(json.loads(path.read_text())) == []

@@ -10,23 +10,24 @@ from mnlab.claims import Evidence
 from mnlab.models import create_model
 from mnlab.papers import figure
 from mnlab.studies import latency_prediction as lp
+from mnlab.studies import search_space as ss
 from mnlab.studies import latency_search as ls
 
 
 def test_search_space_samples_are_reproducible_and_in_range():
-    a, b = lp.sample_architecture(3), lp.sample_architecture(3)
-    assert a == b and a.spec == b.spec and a != lp.sample_architecture(4)
+    a, b = ss.sample_architecture(3), ss.sample_architecture(3)
+    assert a == b and a.spec == b.spec and a != ss.sample_architecture(4)
     for seed in range(30):
-        arch = lp.sample_architecture(seed)
-        assert arch.resolution in lp.RESOLUTIONS and len(arch.stages) == len(lp.STAGES)
-        for stage, (base, stride, depths) in zip(arch.stages, lp.STAGES):
-            assert stage.depth in depths and stage.kernel in lp.KERNELS and stage.stride == stride
+        arch = ss.sample_architecture(seed)
+        assert arch.resolution in ss.RESOLUTIONS and len(arch.stages) == len(ss.STAGES)
+        for stage, (base, stride, depths) in zip(arch.stages, ss.STAGES):
+            assert stage.depth in depths and stage.kernel in ss.KERNELS and stage.stride == stride
             assert stage.out % 8 == 0 and 0.45 * base <= stage.out <= 1.7 * base   # 1.5 × 24 rounds to 40
     rows = a.rows()
     assert len(rows) == sum(s.depth for s in a.stages)
     assert analyze(a.build(), a.resolution).totals["macs"] > 0
     with pytest.raises(ValueError, match="seed"):
-        lp.sample_architecture(-1)
+        ss.sample_architecture(-1)
 
 
 def test_dataset_has_the_issue_s_composition():
