@@ -239,3 +239,10 @@ def test_build_stores_each_split_s_kernel_training_set_and_reads_it_back(tmp_pat
     table[table.split == "random"].to_csv(path, index=False)
     with pytest.raises(ValueError, match="no stored training set for split 'by family'"):
         lp.build(data, described, reader, training=path)
+
+
+def test_dataset_summary_by_family():
+    data = pd.DataFrame({"key": list("abc"), "family": ["V1", "V1", "V2"], "macs": [1e6, 3e6, 2e6],
+                         "latency_ms": [1.0, 2.0, 5.0], "spread": [0.1, 0.3, 0.0]})
+    table = lp.dataset_summary(data)
+    assert table.loc["V1"].tolist() == [2, 1.0, 3.0, 1.0, 2.0, 0.2] and table.index.tolist() == ["V1", "V2"]

@@ -250,6 +250,15 @@ def evaluate(predictors: dict, described: list, data: pd.DataFrame, split: str,
     return pd.DataFrame(scores).set_index("predictor"), predictions
 
 
+def dataset_summary(data: pd.DataFrame) -> pd.DataFrame:
+    """Per family of the data set: configurations, MACs range (M), latency range (ms) and the
+    median spread of the round medians."""
+    return data.groupby("family", sort=False).agg(
+        configs=("key", "size"), MACs_M_min=("macs", lambda m: m.min() / 1e6),
+        MACs_M_max=("macs", lambda m: m.max() / 1e6), ms_min=("latency_ms", "min"), ms_max=("latency_ms", "max"),
+        spread_median=("spread", "median"))
+
+
 def repeatability(first: pd.DataFrame, second: pd.DataFrame, tolerance: float = 0.10) -> float:
     """The share of configurations whose two measurements (two runs of :func:`measure_dataset`,
     matched by key) agree within ±``tolerance`` of the first: the ceiling on any predictor's
