@@ -32,6 +32,15 @@ COLUMNS = ["key", "kind", "latency_ms", "best_ms", "spread", "backend", "threads
            "logical_cores", "torch", "fingerprint", "measured_at"]
 #: The empty kernel: one float multiplied, i.e. what a call into the runtime costs by itself.
 EMPTY = Kernel("elementwise", 1, 1, 1, 1, act="mul")
+#: The smallest kernel of each type (one pixel, eight channels): what a call of that type costs
+#: with almost nothing to compute — the runtime's call, plus whatever a kernel timed alone pays
+#: that it does not pay inside a network (on ONNX Runtime, converting in and out of its blocked
+#: layout).
+EMPTIES = {"conv": Kernel("conv", 1, 1, 3, 8, 3, 2), "pointwise": Kernel("pointwise", 1, 1, 8, 8),
+           "depthwise": Kernel("depthwise", 1, 1, 8, 8, 3, 1, 8, "relu"), "grouped": Kernel("grouped", 1, 1, 8, 8, 3, 1, 2),
+           "linear": Kernel("linear", 1, 1, 8, 8), "se": Kernel("se", 1, 1, 8, 8, act="relu+hardsigmoid", mid=8),
+           "elementwise": Kernel("elementwise", 1, 1, 8, 8, act="add"), "pool": Kernel("pool", 1, 1, 8, 8, k=0, act="avg"),
+           "activation": Kernel("activation", 1, 1, 8, 8, act="relu"), "batchnorm": Kernel("batchnorm", 1, 1, 8, 8)}
 
 
 class KernelBank:

@@ -33,7 +33,7 @@ from scipy.optimize import least_squares, nnls
 from scipy.stats import spearmanr
 
 from mnlab.analysis.counting import analyze
-from mnlab.analysis.kernel_bank import KernelBank
+from mnlab.analysis.kernel_bank import EMPTIES, KernelBank
 from mnlab.analysis.kernel_space import INITIAL_SAMPLES, neighbours, sample_kernel
 from mnlab.analysis.kernels import Kernel, kernel_features, kernels, ops
 
@@ -248,8 +248,9 @@ class KernelModel(Predictor):
     kernels of the training models, times them alone on the bank's backend, then runs
     ``adaptive_rounds`` rounds of adaptive sampling: the samples whose 5-fold cross-validated
     error exceeds ``tolerance`` get two neighbours each (at most ``per_round`` per type), timed
-    and added. The per-call cost of the runtime is taken off each kernel and counted once per
-    model. With ``calibrate`` the sum is finally scaled, latency = a · Σ, a the median ratio of
+    and added. What an empty call of its type costs (:data:`~mnlab.analysis.kernel_bank.EMPTIES`:
+    the runtime's call, and what a kernel alone pays that it does not pay inside a network) is
+    taken off each kernel, and the runtime's call counted once per model. With ``calibrate`` the sum is finally scaled, latency = a · Σ, a the median ratio of
     measured to summed latency over the training models (kernels timed alone do not run exactly
     as they run inside a network: caches, and on a busy machine, preemption). A kernel type that
     was never measured raises a ``ValueError``, or with ``unknown="fallback"`` is predicted from a
@@ -284,7 +285,9 @@ class KernelModel(Predictor):
         self.given_training = training
 
     def _times(self, kernel_list: list[Kernel]) -> np.ndarray:
-        return np.maximum(self.bank.latency(kernel_list) - self.overhead, 1e-4)
+        """Each kernel's time alone, less what an empty call of its type costs."""
+        empty = np.array([self.call_ms.get(k.kind, self.overhead) for k in kernel_list])
+        return np.maximum(self.bank.latency(kernel_list) - empty, 1e-4)
 
     def _training_set(self, described: list[Description], rng: random.Random) -> dict[str, list[Kernel]]:
         by_kind: dict[str, list[Kernel]] = {}
@@ -320,6 +323,8 @@ class KernelModel(Predictor):
     def fit(self, described, latency_ms):
         t = _check_fit(described, latency_ms)
         self.overhead = self.bank.overhead_ms
+        kinds = sorted(EMPTIES)
+        self.call_ms = dict(zip(kinds, self.bank.latency([EMPTIES[kind] for kind in kinds])))
         if self.given_training is not None:
             training, self.added = self.given_training, {}
             self.bank.latency([k for ks in training.values() for k in ks])   # measured, or a ValueError
@@ -328,7 +333,8 @@ class KernelModel(Predictor):
             training = self._training_set(described, rng)
             self.bank.latency([k for ks in training.values() for k in ks])   # one progress bar
             training = self._adaptive(training, rng)
-        self.training = training
+        # in key order: a fit must not depend on the order the kernels were sampled or stored in
+        self.training = training = {kind: sorted(training[kind], key=lambda k: k.key) for kind in sorted(training)}
         self.regressors = {kind: _KindRegressor(self.seed).fit(ks, self._times(ks)) for kind, ks in training.items()}
         every = [k for ks in training.values() for k in ks]
         self.fallback = _KindRegressor(self.seed)
