@@ -12,7 +12,7 @@ from mnlab.analysis.kernel_bank import EMPTIES, EMPTY, KernelBank
 from mnlab.analysis.kernel_space import SAMPLED_KINDS, neighbours, sample_kernel
 from mnlab.analysis.kernels import Kernel, build_kernel, fusion, kernel_features, kernels, ops
 from mnlab.analysis.predict import (Description, KernelModel, LookupTable, MacsLinear, Roofline, accuracy,
-                                    describe, training_from_table)
+                                    describe)
 from mnlab.models import create_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*noisy")
@@ -249,22 +249,23 @@ def test_a_stored_training_set_is_used_as_it_is_and_never_resampled():
     sampled = KernelModel(FormulaBank(), samples={kind: 15 for kind in SAMPLED_KINDS}, tolerance=0.001)
     sampled.fit(train, t_train)
     table = sampled.training_table()
-    assert len(table) == sum(len(ks) for ks in sampled.training.values()) and set(table.columns) == {"kind", "key"}
+    assert len(table) == sum(len(ks) for ks in sampled.training.values())
+    assert set(table.columns) == {"kind", "key", "adaptive"} and table.adaptive.sum() == sum(sampled.added.values()) > 0
 
     bank = FormulaBank()
-    again = KernelModel(bank, training=training_from_table(table), samples={"pointwise": 99}).fit(train, t_train)
-    assert again.training == sampled.training and bank.measured == len(table) + 1 + len(EMPTIES)   # + empties
+    again = KernelModel(bank, training=table, samples={"pointwise": 99}).fit(train, t_train)
+    assert again.training == sampled.training and again.added == sampled.added and bank.measured == len(table) + 1 + len(EMPTIES)   # + empties
     assert again.predict_many(test) == pytest.approx(sampled.predict_many(test), rel=1e-9)
 
     stored = FormulaBank()
     stored.latencies = {k: v for k, v in bank.latencies.items() if k != table.key.iloc[0]}
     stored.measure = False
     with pytest.raises(ValueError, match="never measured"):   # a stored set needs its measurements
-        KernelModel(stored, training=training_from_table(table)).fit(train, t_train)
+        KernelModel(stored, training=table).fit(train, t_train)
     with pytest.raises(ValueError, match="listed as"):
-        training_from_table(table.assign(kind="depthwise"))
-    with pytest.raises(ValueError, match="training must map"):
-        KernelModel(bank, training={"pointwise": [Kernel("depthwise", 7, 7, 8, 8, 3, 1, 8)]})
+        KernelModel(bank, training=table.assign(kind="depthwise"))
+    with pytest.raises(ValueError, match="missing \\['adaptive'\\]"):
+        KernelModel(bank, training=table.drop(columns="adaptive"))
 
 
 def test_kernel_model_unknown_kernel_type_errors_or_falls_back_flagged():

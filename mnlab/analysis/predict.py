@@ -257,8 +257,8 @@ class KernelModel(Predictor):
     MACs-and-bytes model of all kernels and flagged (a ``UserWarning``, and the ``fallback``
     column of :meth:`breakdown`).
 
-    ``training``: a training set chosen before (:attr:`training`, stored with
-    :meth:`training_table` and read back with :func:`training_from_table`). It is used as it is,
+    ``training``: a training set chosen before, as :meth:`training_table` gave it (``kind``,
+    ``key`` and ``adaptive``, whether adaptive sampling added the kernel). It is used as it is,
     without sampling: which kernels adaptive sampling adds hangs on the measurements and on the
     last bits of the regressors' arithmetic, so the sampling is part of the measurement, stored
     with it, and a fit on another CPU reads it rather than re-deciding it.
@@ -269,7 +269,7 @@ class KernelModel(Predictor):
     def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 12,
                  adaptive_rounds: int = 2, per_round: int = 16, tolerance: float = 0.10,
                  calibrate: bool = True, unknown: str = "error", seed: int = 0,
-                 training: dict[str, list[Kernel]] | None = None):
+                 training: pd.DataFrame | None = None):
         if not isinstance(bank, KernelBank):
             raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
         if unknown not in ("error", "fallback"):
@@ -277,12 +277,7 @@ class KernelModel(Predictor):
         self.bank, self.samples = bank, dict(INITIAL_SAMPLES if samples is None else samples)
         self.prior_per_kind, self.adaptive_rounds, self.per_round = prior_per_kind, adaptive_rounds, per_round
         self.tolerance, self.calibrate, self.unknown, self.seed = tolerance, calibrate, unknown, seed
-        if training is not None and (not isinstance(training, dict) or not training or not all(
-                isinstance(ks, list) and ks and all(isinstance(k, Kernel) and k.kind == kind for k in ks)
-                for kind, ks in training.items())):
-            raise ValueError("training must map each kernel type to a non-empty list of its Kernels "
-                             "(see KernelModel.training and training_from_table)")
-        self.given_training = training
+        self.given_training = None if training is None else _training_from_table(training)
 
     def _times(self, kernel_list: list[Kernel]) -> np.ndarray:
         """Each kernel's time alone, less what an empty call of its type costs."""
@@ -302,6 +297,7 @@ class KernelModel(Predictor):
     def _adaptive(self, training: dict[str, list[Kernel]], rng: random.Random) -> dict[str, list[Kernel]]:
         """``adaptive_rounds`` rounds of adaptive sampling from ``training`` (class docstring)."""
         self.added = dict.fromkeys(training, 0)   # adaptive samples per kernel type
+        initial = {k for ks in training.values() for k in ks}
         for _ in range(self.adaptive_rounds):
             new = {}
             for kind, ks in training.items():
@@ -318,6 +314,7 @@ class KernelModel(Predictor):
             grown = {kind: list(dict.fromkeys(ks + new.get(kind, []))) for kind, ks in training.items()}
             self.added = {kind: self.added[kind] + len(grown[kind]) - len(training[kind]) for kind in training}
             training = grown
+        self.adaptive = {k for ks in training.values() for k in ks} - initial
         return training
 
     def fit(self, described, latency_ms):
@@ -326,7 +323,8 @@ class KernelModel(Predictor):
         kinds = sorted(EMPTIES)
         self.call_ms = dict(zip(kinds, self.bank.latency([EMPTIES[kind] for kind in kinds])))
         if self.given_training is not None:
-            training, self.added = self.given_training, {}
+            training, self.adaptive = self.given_training
+            self.added = {kind: sum(k in self.adaptive for k in ks) for kind, ks in training.items()}
             self.bank.latency([k for ks in training.values() for k in ks])   # measured, or a ValueError
         else:
             rng = random.Random(self.seed)
@@ -347,9 +345,11 @@ class KernelModel(Predictor):
         return self
 
     def training_table(self) -> pd.DataFrame:
-        """The kernels the regressors were trained on, one row each: ``kind``, ``key``."""
+        """The kernels the regressors were trained on, one row each: ``kind``, ``key``, and
+        ``adaptive`` (added by adaptive sampling)."""
         self._check_fitted()
-        return pd.DataFrame([{"kind": kind, "key": k.key} for kind, ks in self.training.items() for k in ks])
+        return pd.DataFrame([{"kind": kind, "key": k.key, "adaptive": k in self.adaptive}
+                             for kind, ks in self.training.items() for k in ks])
 
     def _sums(self, described: list[Description]) -> np.ndarray:
         return np.array([self._kernel_ms(d)[0].sum() + self.overhead for d in described])
@@ -390,15 +390,19 @@ class KernelModel(Predictor):
         return float(self.a * (ms.sum() + self.overhead))
 
 
-def training_from_table(table: pd.DataFrame) -> dict[str, list[Kernel]]:
-    """A :attr:`KernelModel.training` set from its :meth:`~KernelModel.training_table` rows."""
-    missing = {"kind", "key"} - set(table.columns)
-    if missing:
-        raise ValueError(f"a training table needs the columns 'kind' and 'key', missing {sorted(missing)}")
+def _training_from_table(table: pd.DataFrame) -> tuple[dict[str, list[Kernel]], set[Kernel]]:
+    """A training set, and its adaptively sampled kernels, from :meth:`KernelModel.training_table` rows."""
+    missing = {"kind", "key", "adaptive"} - set(getattr(table, "columns", ()))
+    if not isinstance(table, pd.DataFrame) or missing or not len(table):
+        raise ValueError("training must be a non-empty KernelModel.training_table() (columns kind, key, adaptive)"
+                         + (f"; missing {sorted(missing)}" if isinstance(table, pd.DataFrame) and missing else ""))
     training: dict[str, list[Kernel]] = {}
-    for kind, key in zip(table.kind, table.key):
+    adaptive = set()
+    for kind, key, added in zip(table.kind, table.key, table.adaptive):
         kernel = Kernel.from_key(key)
         if kernel.kind != kind:
             raise ValueError(f"training row {key!r} is a {kernel.kind!r} kernel, listed as {kind!r}")
         training.setdefault(kind, []).append(kernel)
-    return training
+        if added in (True, "True", 1):
+            adaptive.add(kernel)
+    return training, adaptive

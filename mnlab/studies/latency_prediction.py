@@ -33,7 +33,6 @@ from mnlab.studies.search_space import sample_architecture
 if TYPE_CHECKING:
     from mnlab.analysis import Backend
     from mnlab.analysis.kernel_bank import KernelBank
-    from mnlab.analysis.kernels import Kernel
 
 # --------------------------------------------------------------------------- the data set
 
@@ -353,10 +352,10 @@ DATASET_CSV, KERNELS_CSV, SEARCH_CSV = "latency_dataset.csv", "latency_kernels.c
 REPEAT_CSV = "latency_dataset_repeat.csv"
 #: The kernels each split's kernel-level predictor was trained on (its adaptive sampling's outcome).
 TRAINING_CSV = "latency_training.csv"
-TRAINING_COLUMNS = ["split", "kind", "key", "backend", "fingerprint"]
+TRAINING_COLUMNS = ["split", "kind", "key", "adaptive", "backend", "fingerprint"]
 
 
-def predictors(bank: KernelBank, training: dict[str, list[Kernel]] | None = None) -> dict:
+def predictors(bank: KernelBank, training: pd.DataFrame | None = None) -> dict:
     """The four predictors of :mod:`mnlab.analysis.predict`, by name, the last two on ``bank``
     (the kernel-level one on a stored ``training`` set, if given)."""
     from mnlab.analysis.predict import KernelModel, LookupTable, MacsLinear, Roofline
@@ -375,7 +374,7 @@ def build(data: pd.DataFrame, described: list, bank: KernelBank, latency: str = 
     that every machine fits the same predictors on the same kernels.
     """
     from mnlab.analysis.kernel_bank import read_table, stored_machine
-    from mnlab.analysis.predict import KernelModel, training_from_table
+    from mnlab.analysis.predict import KernelModel
     from mnlab.storage import write_csv
 
     path = None if training is None else Path(training)
@@ -387,7 +386,7 @@ def build(data: pd.DataFrame, described: list, bank: KernelBank, latency: str = 
         if not len(rows) and not bank.measure and path is not None:
             raise ValueError(f"no stored training set for split {split!r} on backend {bank.backend!r} in "
                              f"{str(path)!r}; build it with a measuring KernelBank")
-        fitted = predictors(bank, training_from_table(rows) if len(rows) else None)
+        fitted = predictors(bank, rows[["kind", "key", "adaptive"]] if len(rows) else None)
         scores, predicted = evaluate(fitted, described, data, split, latency)
         result[split] = (scores, predicted, fitted)
         if path is not None and not len(rows):
