@@ -30,10 +30,10 @@ from mnlab.storage import write_csv
 #: Columns of a bank's CSV.
 COLUMNS = ["key", "kind", "latency_ms", "best_ms", "spread", "backend", "threads", "cpu",
            "logical_cores", "torch", "fingerprint", "measured_at"]
-#: The empty kernel: one float multiplied, i.e. what a call into the runtime costs by itself.
+#: The empty kernel (one float multiplied) — what a call into the runtime costs by itself.
 EMPTY = Kernel("elementwise", 1, 1, 1, 1, act="mul")
-#: The smallest kernel of each type (one pixel, eight channels): what a call of that type costs
-#: with almost nothing to compute — the runtime's call, plus whatever a kernel timed alone pays
+#: The smallest kernel of each type (one pixel and eight channels) — what a call of that type
+#: costs with almost nothing to compute — the runtime's call, plus whatever a kernel timed alone pays
 #: that it does not pay inside a network (on ONNX Runtime, converting in and out of its blocked
 #: layout).
 EMPTIES = {"conv": Kernel("conv", 1, 1, 3, 8, 3, 2), "pointwise": Kernel("pointwise", 1, 1, 8, 8),

@@ -66,8 +66,9 @@ def sample_kernel(kind: str, rng: random.Random) -> Kernel:
     raise ValueError(f"kind must be one of {SAMPLED_KINDS}, got {kind!r}")
 
 
-#: Kernel types with a sampling space, and how many samples each gets before adaptive sampling.
+#: Kernel types with a sampling space.
 SAMPLED_KINDS = ("pointwise", "depthwise", "conv", "se", "elementwise", "pool", "linear", "activation")
+#: How many samples each kernel type gets before adaptive sampling.
 INITIAL_SAMPLES = {"pointwise": 60, "depthwise": 60, "conv": 25, "se": 30, "elementwise": 20, "pool": 10,
                    "linear": 10, "activation": 10}
 

@@ -169,7 +169,7 @@ class Roofline(Predictor):
 class LookupTable(Predictor):
     """Every op timed alone on the bank's backend, summed; nothing fused (nn-Meter's op-level
     baseline, the latency tables of ProxylessNAS and FBNet). The runtime's cost per call
-    (:attr:`KernelBank.overhead_ms`) is taken off each op and counted once per model.
+    (:attr:`~mnlab.analysis.kernel_bank.KernelBank.overhead_ms`) is taken off each op and counted once per model.
     ``fit`` learns nothing (no end-to-end latency is used): an op is timed the first time a
     prediction needs it, or a ``ValueError`` names it if the bank only reads."""
 

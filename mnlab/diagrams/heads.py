@@ -18,9 +18,9 @@ from mnlab.models.detection import ssd
 from mnlab.models.segmentation import lraspp
 from mnlab.studies.backbones import DETECTION_INPUT, V2_RECIPE
 
-#: The detector drawn: MobileNetV2 + SSDLite with V2 Table 5/6's recipe, at 320 × 320.
+#: The detector drawn — MobileNetV2 + SSDLite with V2 Table 5/6's recipe, at 320 × 320.
 SSDLITE_BACKBONE = "mobilenet_v2"
-#: The segmenter drawn: V3 Table 7's row 8 — V3-Large with RF2, LR-ASPP with 128 filters, at
+#: The segmenter drawn — V3 Table 7's row 8 — V3-Large with RF2, LR-ASPP with 128 filters, at
 #: DeepLab's 1025 × 2049 Cityscapes crop.
 LRASPP_INPUT = (1, 3, 1025, 2049)
 

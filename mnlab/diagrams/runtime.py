@@ -19,7 +19,7 @@ from mnlab.diagrams.style import (ACTIVATION_NAMES, PALETTE, arrow, bar, box, ca
 from mnlab.models import mobilenet_v2, mobilenet_v3_large
 from mnlab.models.layers import InvertedResidual
 
-#: The two blocks the fusion diagram splits: chapter 8's exercise block (MobileNetV2's
+#: The two blocks the fusion diagram splits — chapter 8's exercise block (MobileNetV2's
 #: 24 → 144 → 24, stride 1, with its shortcut) and MobileNetV3-Large's last bneck (with SE).
 V2_BLOCK, V2_BLOCK_INPUT = (24, 24, 144, 1), (1, 24, 56, 56)   # InvertedResidual(in, out, hidden, stride)
 V3_BLOCK, V3_BLOCK_INPUT = 14, (1, 160, 7, 7)

@@ -214,7 +214,7 @@ def splits(data: pd.DataFrame, seed: int = 0) -> dict[str, tuple[list[int], list
             "by family": (space, [i for i in rows if i not in set(space)])}
 
 
-#: The networks the per-op lookup table is evaluated on: one per family, at width 1 and the
+#: The networks the per-op lookup table is evaluated on — one per family, at width 1 and the
 #: published resolution (timing every op of every configuration would take an hour here).
 LOOKUP_KEYS = ["mobilenet_v1 x1 @224", "mobilenet_v2 x1 @224", "mobilenet_v3_large x1 @224",
                "mobilenet_v3_small x1 @224", "efficientnet_lite0 @224", "mobileone_s0 @224"]
@@ -288,7 +288,7 @@ def claims(results: dict) -> list:
     uniform-width MobileNetV2 at the same measured latency)
     ``repeatable`` (:func:`repeatability` of the data set: the ceiling on a share within ±10%),
     and ``machine`` (the machine and backend that timed them, in words). Every claim drawn from
-    a timing is :attr:`~mnlab.claims.Evidence.TIMING`, never must-hold; the reward's arithmetic is
+    a timing is ``Evidence.TIMING``, never must-hold; the reward's arithmetic is
     a count (must hold).
     """
     from mnlab.analysis.predict import KernelModel, MacsLinear
@@ -348,7 +348,7 @@ def _printed(key: str) -> str:
 
 #: Where the chapter keeps its data, and the backend it was measured on.
 DATASET_CSV, KERNELS_CSV, SEARCH_CSV = "latency_dataset.csv", "latency_kernels.csv", "latency_netadapt.csv"
-#: A second measurement of the data set, taken right after the first: how repeatable it is.
+#: A second measurement of the data set taken right after the first (how repeatable it is).
 REPEAT_CSV = "latency_dataset_repeat.csv"
 #: The kernels each split's kernel-level predictor was trained on (its adaptive sampling's outcome).
 TRAINING_CSV = "latency_training.csv"

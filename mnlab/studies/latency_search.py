@@ -69,7 +69,7 @@ class V2Widths:
 
     @property
     def spec(self) -> str:
-        """Every width, as text: stem / stage outputs / hidden widths / head."""
+        """Every width as text — stem / stage outputs / hidden widths / head."""
         return "/".join([str(self.stem), "-".join(map(str, self.outs)), "-".join(map(str, self.hidden)),
                          str(self.head)])
 

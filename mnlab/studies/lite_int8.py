@@ -49,7 +49,7 @@ INT8_VARIANTS: dict[str, dict] = {
     "swish": {"activation": nn.SiLU},
     "SE + swish (B0)": {"activation": nn.SiLU, "squeeze_excite": True},
 }
-#: Weight granularities compared: label → ``deploy``'s ``per_channel``.
+#: The weight granularities compared — label → ``deploy``'s ``per_channel``.
 WEIGHTS = {"per-tensor": False, "per-channel": True}
 #: The activations whose outputs are quantized on their own (ReLU/ReLU6 fuse into the conv).
 _ACTIVATION_OPS = ("Mul", "Sigmoid")
@@ -143,8 +143,8 @@ def fullsize_int8_study(resolution: int = 224, test_inputs: int = 8) -> tuple[pd
     backend's default set (8 N(0, 1) images). ``results``: one row per (variant, weights) with
     ``output_error`` (relative L2 error of the int8 output against eager fp32, over
     ``test_inputs`` N(0, 1) images not in the calibration set), ``max_error`` (deploy's own
-    check: max |int8 − fp32| / max |fp32| on the first calibration image),
-    ``within_deploy_bound`` (``max_error`` ≤ ``INT8_RTOL``, the bound :func:`deploy` holds an
+    check: ``max |int8 − fp32| / max |fp32|`` on the first calibration image),
+    ``within_deploy_bound`` (``max_error`` ≤ ``INT8_RTOL``, the bound :func:`~mnlab.analysis.deploy` holds an
     int8 model to; the study lifts it to measure) and ``top1_agreement`` (the
     fraction of them whose arg-max class int8 keeps; random weights give near-flat logits, so
     this is a harsh test); ``ranges``: the calibrated ranges of the per-channel models."""
@@ -219,7 +219,7 @@ def int8_latency(resolution: int = 224, *, rounds: int = 3, budget_s: float = 0.
     """Each full-size variant on ORT fp32 and on ORT int8 (per-channel), all six timed in one
     interleaved :func:`~mnlab.analysis.compare_latency` run, batch 1, one thread. One row per
     variant: ``fp32_ms``, ``int8_ms`` (fastest round's median), ``speedup`` (fp32 / int8) and
-    ``int8_isa`` (:func:`~mnlab.analysis.runtimes.int8_isa`)."""
+    ``int8_isa`` (``mnlab.analysis.runtimes.int8_isa``)."""
     shape = (1, 3, resolution, resolution)
     runners = {}
     for i, model in enumerate(fullsize_models(resolution).values()):

@@ -315,7 +315,7 @@ def backend_correlations(path: str | os.PathLike[str], metrics: Sequence[str] = 
     return result
 
 
-#: MobileOne's Table 1, column by column: our metric's name, the paper's, and its two devices.
+#: MobileOne's Table 1 column by column — our metric's name, the paper's, and its two devices.
 TABLE1_DEVICES = {"mobile": "iPhone 12", "cpu": "desktop CPU"}
 
 

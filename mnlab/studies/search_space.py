@@ -18,8 +18,8 @@ from mnlab.models.layers import make_divisible
 from mnlab.models.mobilenet_v3 import HS, RE, Bneck
 from mnlab.validation import check_int
 
-#: Stages of the space, MobileNetV3-Large's skeleton: (base output channels, stride of the first
-#: block, choices of depth). The first stage is one block without expansion, as in V2/V3.
+#: The stages of the space (MobileNetV3-Large's skeleton) — base output channels, stride of the
+#: first block, choices of depth. The first stage is one block without expansion, as in V2/V3.
 STAGES: list[tuple[int, int, tuple[int, ...]]] = [
     (16, 1, (1,)), (24, 2, (1, 2, 3)), (40, 2, (2, 3, 4)), (80, 2, (2, 3, 4)),
     (112, 1, (1, 2, 3)), (160, 2, (2, 3, 4)),
@@ -52,7 +52,7 @@ class Architecture:
     resolution: int
 
     def rows(self) -> list[Bneck]:
-        """MobileNetV3 table rows (k, exp, out, SE, NL, s) for :func:`~mnlab.models.build_mobilenet_v3`."""
+        """MobileNetV3 table rows (k, exp, out, SE, NL, s) for ``mnlab.models.build_mobilenet_v3``."""
         rows, in_channels = [], 16
         for stage in self.stages:
             for i in range(stage.depth):
@@ -66,7 +66,7 @@ class Architecture:
 
     @property
     def spec(self) -> str:
-        """Compact text: per stage out×depth k kernel e expansion [+se] nl, then @resolution."""
+        """Compact text — per stage out×depth k kernel e expansion [+se] nl, then @resolution."""
         parts = [f"{s.out}x{s.depth}k{s.kernel}e{s.expansion}{'+se' if s.se else ''}{s.nl}" for s in self.stages]
         return " ".join(parts) + f" @{self.resolution}"
 

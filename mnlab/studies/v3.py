@@ -408,12 +408,12 @@ def claims(results: dict) -> list[Claim]:
     """The chapter's paper-vs-measured rows from ``results``: ``large_table``, ``small_table``
     (:func:`spec_table`), ``counts`` (:func:`count_comparison`), ``gaps`` (:func:`activation_gaps`),
     ``stage_saved``, ``stem_saved`` (MACs saved) and optionally the timings ``activations``
-    (:func:`time_backends`), ``se`` (:func:`se_counts`), ``findings`` (:func:`timing_findings`,
+    (:func:`~mnlab.studies.v3_deployed.time_backends`), ``se`` (:func:`se_counts`), ``findings`` (:func:`~mnlab.studies.v3_deployed.timing_findings`,
     ONNX Runtime). Counts must hold; of the timings only Small against Large, a large effect
     (a quarter of the Mult-Adds), must. The efficient last stage must hold as a count — it
     removes Figure 5's Mult-Adds, checked against a hand count — not as a time: it saves about a
     tenth of the time on an idle machine, and a heavily loaded one has reversed that (a timing
-    finding, :data:`~mnlab.claims.Evidence.TIMING`)."""
+    finding, ``Evidence.TIMING``)."""
     out = _count_claims(results)
     if results.get("findings") is not None:
         out += _timing_claims(results)
