@@ -138,7 +138,7 @@ def name_unnamed_nodes(model) -> None:
     ``/…/features.0.2/HardSwish/Mul``), else that of the nearest consumer that has one (an
     inlined h-swish's ``HardSigmoid`` → quantize → dequantize → that ``Mul``). Modifies ``model``
     in place."""
-    consumers = {}
+    consumers: dict[str, list] = {}   # tensor → the nodes reading it
     for node in model.graph.node:
         for tensor in node.input:
             consumers.setdefault(tensor, []).append(node)
@@ -230,7 +230,9 @@ def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _G
         for tensor in node.input:
             consumers.setdefault(tensor, []).append(node)
     nodes = [n for n in optimized.graph.node if n.name in times.index]
-    head_of, module_row, module_of_node = {}, {}, {}
+    head_of: dict[str, int] = {}          # ORT node → the report row its time goes to
+    module_row: dict[str, int] = {}       # module → its first row a kernel claimed
+    module_of_node: dict[str, str | None] = {}
     for node in [n for n in nodes if n.op_type not in _CONVERSIONS]:
         chain = graph.chain(node, [c for out in node.output for c in consumers.get(out, [])])
         if chain:
@@ -242,8 +244,9 @@ def _join(report_layers: pd.DataFrame, times: pd.DataFrame, optimized, graph: _G
             head_of[node.name] = rows[0]
             layers.loc[rows[1:], "fused_into"] = layers.loc[rows[0], "name"]
     for node in nodes:   # a kernel with no row of its kind left: its module's row
-        if node.name not in head_of and module_of_node.get(node.name) in module_row:
-            head_of[node.name] = module_row[module_of_node[node.name]]
+        module = module_of_node.get(node.name)
+        if node.name not in head_of and module is not None and module in module_row:
+            head_of[node.name] = module_row[module]
     _charge_conversions(nodes, head_of, optimized, consumers)
     unmatched, charged = [], {}
     for node in nodes:

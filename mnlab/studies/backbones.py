@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from typing import Any, Sequence
 
 import pandas as pd
@@ -277,9 +278,9 @@ def breakdown_grid(sides: Sequence[int] = (160, 320, 480, 640, 800, 960)) -> pd.
 _TIMED_DETECTORS = ("V1", "V2", "V3", "V3†", "V3-Small", "V3-Small†")   # V3 Table 6, width 1
 # label: (build, input shape) of the timed networks; the segmenters at V3 Table 7's half resolution.
 LATENCY_MODELS = {
-    **{row: (lambda bb=bb, w=w, r=r, rec=rec: _detector(bb, w, r, rec), (1, 3, DETECTION_INPUT, DETECTION_INPUT))
+    **{row: (partial(_detector, bb, w, r, rec), (1, 3, DETECTION_INPUT, DETECTION_INPUT))
        for table, row, _, bb, w, r, rec in DETECTORS if table == "V3 Table 6" and row in _TIMED_DETECTORS},
-    **{f"Table 7 row {n}": (lambda n=n: segmenter(n), (1, 3, 512, 1024)) for n in (6, 8, 11)},
+    **{f"Table 7 row {n}": (partial(segmenter, n), (1, 3, 512, 1024)) for n in (6, 8, 11)},
 }
 
 

@@ -18,6 +18,7 @@ digits with ``mnlab.training.train`` (one stratified split, one loop, several se
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -207,7 +208,7 @@ def quantization_study(activations: dict[str, Callable[[], nn.Module]] | None = 
     rows, models = [], {}
     for label, act in activations.items():
         for seed in seeds:
-            model, _ = train(lambda act=act: digits_net(act, width), data, seed=seed, **train_kwargs)
+            model, _ = train(partial(digits_net, act, width), data, seed=seed, **train_kwargs)
             models[(label, seed)] = model
             with torch.no_grad():
                 ref = model(data.x_test)

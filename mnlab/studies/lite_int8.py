@@ -26,6 +26,7 @@ the timing is taken where the chapter runs, in one interleaved run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Sequence
 
 import pandas as pd
@@ -90,7 +91,7 @@ def digits_int8_study(seeds: Sequence[int] = (0, 1, 2), *, data: Digits | None =
     rows, ranges = [], []
     for label, changes in INT8_VARIANTS.items():
         for seed in seeds:
-            model, _ = train(lambda changes=changes: digits_net(width=width, **changes), data, seed=seed, **train_kwargs)
+            model, _ = train(partial(digits_net, width=width, **changes), data, seed=seed, **train_kwargs)
             with torch.inference_mode():
                 ref = model(data.x_test)
             for weights, per_channel in WEIGHTS.items():
@@ -99,11 +100,11 @@ def digits_int8_study(seeds: Sequence[int] = (0, 1, 2), *, data: Digits | None =
                 with torch.inference_mode():
                     out = torch.cat([runner(x[None]) for x in data.x_test])
                 pred, ref_pred = out.argmax(1), ref.argmax(1)
-                rows.append({"variant": label, "seed": seed, "weights": weights,
-                             "float_acc": accuracy(model, data.x_test, data.y_test),
-                             "int8_acc": 100.0 * (pred == data.y_test).float().mean().item(),
-                             "flipped": int((pred != ref_pred).sum()), "logit_error": relative_error(out, ref)})
-                rows[-1]["drop"] = rows[-1]["float_acc"] - rows[-1]["int8_acc"]
+                float_acc = accuracy(model, data.x_test, data.y_test)
+                int8_acc = 100.0 * (pred == data.y_test).float().mean().item()
+                rows.append({"variant": label, "seed": seed, "weights": weights, "float_acc": float_acc,
+                             "int8_acc": int8_acc, "flipped": int((pred != ref_pred).sum()),
+                             "logit_error": relative_error(out, ref), "drop": float_acc - int8_acc})
                 if seed == seeds[0] and per_channel:
                     ranges.append(_ranges(runner, model, label))
     return pd.DataFrame(rows), pd.concat(ranges, ignore_index=True)
