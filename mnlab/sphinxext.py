@@ -5,7 +5,12 @@ no ipywidgets state, no duplicated inline scripts. Presentation layer, like
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mnlab.explorer import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 
 
@@ -41,7 +46,7 @@ def _clean_page_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = kept
 
 
-def setup(app):
+def setup(app: Sphinx) -> dict[str, str | bool]:
     """``mnlab.sphinxext`` is the book's Sphinx extension (``_config.yml``: ``extra_extensions``): it
     keeps the book's pages offline, static and free of JavaScript errors: MathJax loaded once
     from ``_static/mathjax``, no ipywidgets state, no duplicated inline scripts."""

@@ -2,9 +2,9 @@
 ``mypy mnlab`` (configured in pyproject.toml) finds no error.
 
 The public API: ``__all__`` of :mod:`mnlab`, :mod:`mnlab.models`, :mod:`mnlab.analysis`,
-:mod:`mnlab.plots` and :mod:`mnlab.training`, and every public name defined in the claims,
-papers, validation, book and CLI modules and in each module of :mod:`mnlab.plots` and
-:mod:`mnlab.studies`. Of each public function, every parameter (but ``self``/``cls``) and the
+:mod:`mnlab.plots` and :mod:`mnlab.training`, and every public name defined in each other
+module under ``mnlab/`` (found with ``pkgutil.walk_packages``: analysis internals, layers,
+diagrams, explorer, storage, the Sphinx extension, every study and plot). Of each public function, every parameter (but ``self``/``cls``) and the
 return type are annotated; of each public class, its ``__init__``, ``__call__``, public
 methods and properties.
 
@@ -26,15 +26,14 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import mnlab
-import mnlab.plots
-import mnlab.studies
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 WITH_ALL = ["mnlab", "mnlab.models", "mnlab.analysis", "mnlab.plots", "mnlab.training"]
-BY_NAME = ["mnlab.claims", "mnlab.papers", "mnlab.validation", "mnlab.book", "mnlab.cli",
-           *(f"{package.__name__}.{info.name}" for package in (mnlab.plots, mnlab.studies)
-             for info in pkgutil.iter_modules(package.__path__))]
+# Every other module under mnlab/ (the analysis internals, the layers, the diagrams, the
+# explorer, storage, the Sphinx extension…): the public names each one defines itself.
+BY_NAME = sorted(info.name for info in pkgutil.walk_packages(mnlab.__path__, "mnlab.")
+                 if info.name not in WITH_ALL and not info.name.rsplit(".", 1)[-1].startswith("_"))
 
 
 def _public(module: ModuleType) -> dict[str, Any]:
@@ -57,7 +56,8 @@ def _callables(name: str, obj: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
                 member = member.__func__
             if isinstance(member, property):
                 member = member.fget
-            if inspect.isfunction(member):
+            # typing.Protocol gives a protocol class (runtimes.Engine) an __init__ of its own
+            if inspect.isfunction(member) and member.__module__ != "typing":
                 yield f"{name}.{attr}", member
 
 

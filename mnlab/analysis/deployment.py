@@ -155,7 +155,8 @@ def _plain_attributes(module: nn.Module) -> str:
     return repr(sorted((k, v) for k, v in vars(module).items() if not k.startswith("_") and plain(v)))
 
 
-def artefact_key(model: nn.Module, shape, backend: str, calibration=None) -> str:
+def artefact_key(model: nn.Module, shape: Sequence[int], backend: str,
+                 calibration: Sequence[torch.Tensor] | None = None) -> str:
     """A hash of everything a built artefact depends on (see the module docstring)."""
     h = hashlib.sha256()
     h.update(f"{backend}|{tuple(shape)}|{_runtime_versions(backend)}|opset{runtimes.ONNX_OPSET}|".encode())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from typing import Any
 
 import torch
 from torch import nn
@@ -147,7 +148,8 @@ class Counter(TorchFunctionMode):
     bad input (an op refused it) from the model's own error.
     """
 
-    def __init__(self, names, param_numel, buffer_ids, settings):
+    def __init__(self, names: dict[int, str], param_numel: dict[int, int], buffer_ids: set[int],
+                 settings: dict[str, str]) -> None:
         super().__init__()
         self.names, self.param_numel, self.buffer_ids = names, param_numel, buffer_ids
         self.bn = settings["bn"]
@@ -163,11 +165,11 @@ class Counter(TorchFunctionMode):
         self.failure: tuple | None = None
 
     # -- module attribution ---------------------------------------------------------------
-    def enter(self, module, args):
+    def enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         name = self.names.get(id(module))
         self.stack.append(name if name is not None else (self.stack[-1] if self.stack else ""))
 
-    def exit(self, module, args, output):
+    def exit(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         name = self.stack.pop()
         if isinstance(output, torch.Tensor) and id(module) in self.names:
             self.module_outputs[name] = tuple(output.shape)

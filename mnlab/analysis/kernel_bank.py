@@ -55,7 +55,7 @@ class KernelBank:
 
     def __init__(self, backend: Backend, *, threads: int = 1, cache: str | os.PathLike | None = None,
                  measure: bool = True, rounds: int = 2, budget_s: float = 0.01, min_runs: int = 5,
-                 chunk: int = 40, progress: bool = True, statistic: str = "latency_ms"):
+                 chunk: int = 40, progress: bool = True, statistic: str = "latency_ms") -> None:
         if statistic not in ("best_ms", "latency_ms"):
             raise ValueError(f"statistic must be 'best_ms' or 'latency_ms', got {statistic!r}")
         self.statistic = statistic

@@ -26,6 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mnlab.analysis.report import Report
+
 #: Activation op names (as :func:`~mnlab.analysis.analyze` records them) → module, and a code
 #: a regressor can split on. ``hardtanh`` is how ``nn.ReLU6`` runs.
 ACTIVATIONS: dict[str, tuple[type[nn.Module], int]] = {
@@ -157,7 +159,7 @@ def _op_kernel(row) -> Kernel | None:
                      f"knows; known kernel types: {', '.join(KINDS)}")
 
 
-def ops(report) -> list[Kernel]:
+def ops(report: Report) -> list[Kernel]:
     """One :class:`Kernel` per op of ``report`` (an :func:`~mnlab.analysis.analyze` report,
     best taken with ``bn="count"``), shape ops left out: the unfused view."""
     result = []
@@ -204,7 +206,7 @@ def _kernel_of(row) -> Kernel:
     return cast(Kernel, _op_kernel(row))
 
 
-def fusion(report) -> list[tuple[Kernel, list[Kernel]]]:
+def fusion(report: Report) -> list[tuple[Kernel, list[Kernel]]]:
     """Each kernel of ``report`` with the ops it runs (as :func:`ops` lists them), in order: the
     rule of :func:`kernels`, spelled out op by op (how chapter 8's fusion diagram is drawn)."""
     rows = [r for r in report.layers.itertuples(index=False) if r.kind != "shape"]
@@ -231,7 +233,7 @@ def fusion(report) -> list[tuple[Kernel, list[Kernel]]]:
     return result
 
 
-def kernels(report) -> list[Kernel]:
+def kernels(report: Report) -> list[Kernel]:
     """The kernels of ``report`` as a fusing runtime executes them (module docstring).
 
     ``report`` is an :func:`~mnlab.analysis.analyze` report with BatchNorm counted (the

@@ -45,7 +45,7 @@ _Shape = TypeVar("_Shape", bound=InputShape)      # and of any kind of input sha
 
 # --------------------------------------------------------------------------- input validation
 
-def check_threads(threads) -> int:
+def check_threads(threads: object) -> int:
     """Threads must be an integer >= 1; more than the machine's logical cores gives a warning
     (the threads then share cores and the timing measures the scheduler)."""
     threads = check_int(threads, "threads", at_least=1)

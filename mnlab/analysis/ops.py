@@ -26,7 +26,7 @@ unknown        the output element count, as a visible stand-in: see ``Report.unk
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -86,14 +86,14 @@ class OpCall:
         return self.outputs[0]
 
 
-def prod(values) -> int:
+def prod(values: Iterable[int]) -> int:
     result = 1
     for v in values:
         result *= v
     return result
 
 
-def as_tuple(value, dims: int) -> tuple:
+def as_tuple(value: int | tuple[int, ...] | list[int], dims: int) -> tuple[int, ...]:
     """A kernel/stride argument as a tuple of ``dims`` entries (an int repeats)."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
 

@@ -41,12 +41,19 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mnlab.analysis import runtimes
+from mnlab.analysis.report import Report
+
+if TYPE_CHECKING:
+    import onnx
+
+    from mnlab.analysis.deployment import DeployedModule
 
 _COMPUTE = {"Conv", "FusedConv", "Gemm", "FusedGemm", "MatMul", "FusedMatMul", "QLinearConv",
             "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger", "NhwcFusedConv"}
@@ -132,7 +139,7 @@ class _Graph:
         return [] if name in self.by_name else [SimpleNamespace(name=name, op_type=match.group(2))]
 
 
-def name_unnamed_nodes(model) -> None:
+def name_unnamed_nodes(model: onnx.ModelProto) -> None:
     """Name every unnamed node (ORT's profiler would call it ``<op>_<internal index>``) in its
     module's scope: the scope of its output tensor (``/…/features.0.2/HardSwish_output_0`` →
     ``/…/features.0.2/HardSwish/Mul``), else that of the nearest consumer that has one (an
@@ -193,8 +200,8 @@ def _time_nodes(runner, x: torch.Tensor, threads: int, runs: int, warmup: int):
     return original, optimized, per_run[warmup:], totals[warmup:], plain
 
 
-def profile_onnxruntime(runner, model: torch.nn.Module, report, x: torch.Tensor, threads: int,
-                        runs: int, warmup: int) -> dict:
+def profile_onnxruntime(runner: DeployedModule, model: torch.nn.Module, report: Report, x: torch.Tensor,
+                        threads: int, runs: int, warmup: int) -> dict[str, Any]:
     """Time ``runner`` (a :class:`~mnlab.analysis.DeployedModule` on ONNX Runtime, fp32 or
     int8) node by node and join the times to ``report``; returns
     :class:`~mnlab.analysis.profile.LayerProfile`'s fields."""

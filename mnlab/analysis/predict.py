@@ -28,11 +28,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+from torch import nn
 from scipy.optimize import least_squares, nnls
 from scipy.stats import spearmanr
 
 from mnlab.analysis.counting import analyze
+from mnlab.analysis.inputs import InputShape
 from mnlab.analysis.kernel_bank import EMPTIES, KernelBank
 from mnlab.analysis.kernel_space import INITIAL_SAMPLES, neighbours, sample_kernel
 from mnlab.analysis.kernels import Kernel, kernel_features, kernels, ops
@@ -50,14 +53,14 @@ class Description:
     ops: list[Kernel]
 
 
-def describe(model, input_shape) -> Description:
+def describe(model: nn.Module, input_shape: InputShape) -> Description:
     """Count ``model`` once (:func:`~mnlab.analysis.analyze`) and split it into kernels and ops."""
     report = analyze(model, input_shape)
     return Description(report.totals["macs"], report.totals["bytes_read"] + report.totals["bytes_written"],
                        kernels(report), ops(report))
 
 
-def accuracy(predicted, measured) -> dict:
+def accuracy(predicted: npt.ArrayLike, measured: npt.ArrayLike) -> dict[str, float]:
     """nn-Meter's score (Sec. 6.1): the share of models predicted within ±10% (and ±5%) of the
     measurement; also the root mean square percentage error and Spearman's rank ρ."""
     p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
@@ -71,7 +74,7 @@ def accuracy(predicted, measured) -> dict:
             "spearman": float(spearmanr(p, m).statistic)}
 
 
-def _check_fit(described, latency_ms) -> np.ndarray:
+def _check_fit(described: list[Description], latency_ms: npt.ArrayLike) -> np.ndarray:
     if not isinstance(described, (list, tuple)) or not all(isinstance(d, Description) for d in described):
         raise ValueError("described must be a list of Description (see describe())")
     t = np.asarray(latency_ms, dtype=float)
@@ -89,13 +92,13 @@ class Predictor:
     name = "predictor"
     fitted = False
 
-    def fit(self, described: list[Description], latency_ms) -> "Predictor":
+    def fit(self, described: list[Description], latency_ms: npt.ArrayLike) -> "Predictor":
         raise NotImplementedError
 
     def predict_described(self, d: Description) -> float:
         raise NotImplementedError
 
-    def predict(self, model, input_shape) -> float:
+    def predict(self, model: nn.Module, input_shape: InputShape) -> float:
         """Predicted latency of ``model`` at ``input_shape`` (a resolution or (N, C, H, W)), in ms."""
         return self.predict_described(describe(model, input_shape))
 
@@ -120,14 +123,14 @@ class MacsLinear(Predictor):
 
     name = "MACs, linear"
 
-    def fit(self, described, latency_ms):
+    def fit(self, described: list[Description], latency_ms: npt.ArrayLike) -> "MacsLinear":
         t = _check_fit(described, latency_ms)
         macs = np.array([d.macs for d in described], dtype=float)
         self.a, self.b = _relative_lstsq(np.column_stack([macs, np.ones_like(macs)]), t)
         self.fitted = True
         return self
 
-    def predict_described(self, d):
+    def predict_described(self, d: Description) -> float:
         self._check_fitted()
         return float(self.a * d.macs + self.b)
 
@@ -145,7 +148,7 @@ class Roofline(Predictor):
         moved = np.array([k.bytes for k in d.kernels], dtype=float)
         return float(np.maximum(macs / np.exp(log_pi), moved / np.exp(log_beta)).sum() + c * len(d.kernels))
 
-    def fit(self, described, latency_ms):
+    def fit(self, described: list[Description], latency_ms: npt.ArrayLike) -> "Roofline":
         t = _check_fit(described, latency_ms)
         x0 = [np.log(np.median([d.macs for d in described] / t)),
               np.log(np.median([d.bytes for d in described] / t)), 0.0]
@@ -161,7 +164,7 @@ class Roofline(Predictor):
         log_pi, log_beta, c = self.params
         return {"gmacs_per_s": np.exp(log_pi) / 1e6, "gbytes_per_s": np.exp(log_beta) / 1e6, "per_kernel_us": c * 1e3}
 
-    def predict_described(self, d):
+    def predict_described(self, d: Description) -> float:
         self._check_fitted()
         return self._time(self.params, d)
 
@@ -175,18 +178,18 @@ class LookupTable(Predictor):
 
     name = "per-op lookup table"
 
-    def __init__(self, bank: KernelBank):
+    def __init__(self, bank: KernelBank) -> None:
         if not isinstance(bank, KernelBank):
             raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
         self.bank = bank
 
-    def fit(self, described, latency_ms=None):
+    def fit(self, described: list[Description], latency_ms: npt.ArrayLike | None = None) -> "LookupTable":
         if not isinstance(described, (list, tuple)) or not all(isinstance(d, Description) for d in described):
             raise ValueError("described must be a list of Description (see describe())")
         self.fitted = True
         return self
 
-    def predict_described(self, d):
+    def predict_described(self, d: Description) -> float:
         self._check_fitted()
         overhead = self.bank.overhead_ms
         return float(np.maximum(self.bank.latency(d.ops) - overhead, 0.0).sum() + overhead)
@@ -269,7 +272,7 @@ class KernelModel(Predictor):
     def __init__(self, bank: KernelBank, *, samples: dict | None = None, prior_per_kind: int = 12,
                  adaptive_rounds: int = 2, per_round: int = 16, tolerance: float = 0.10,
                  calibrate: bool = True, unknown: str = "error", seed: int = 0,
-                 training: pd.DataFrame | None = None):
+                 training: pd.DataFrame | None = None) -> None:
         if not isinstance(bank, KernelBank):
             raise ValueError(f"bank must be a KernelBank, got {type(bank).__name__}")
         if unknown not in ("error", "fallback"):
@@ -317,7 +320,7 @@ class KernelModel(Predictor):
         self.adaptive = {k for ks in training.values() for k in ks} - initial
         return training
 
-    def fit(self, described, latency_ms):
+    def fit(self, described: list[Description], latency_ms: npt.ArrayLike) -> "KernelModel":
         t = _check_fit(described, latency_ms)
         self.overhead = self.bank.overhead_ms
         kinds = sorted(EMPTIES)
@@ -381,7 +384,7 @@ class KernelModel(Predictor):
         return pd.DataFrame({"kind": [k.kind for k in d.kernels], "key": [k.key for k in d.kernels],
                              "predicted_ms": ms, "fallback": fallback})
 
-    def predict_described(self, d):
+    def predict_described(self, d: Description) -> float:
         ms, fallback = self._kernel_ms(d)
         if fallback.any():
             kinds = sorted({k.kind for k, f in zip(d.kernels, fallback) if f})

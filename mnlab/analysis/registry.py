@@ -21,7 +21,7 @@ counter ignore an op (no row); :func:`unregister_op` restores the built-in entry
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from mnlab.analysis import ops, products, shapes
 from mnlab.analysis.ops import Count, OpCall
@@ -40,12 +40,12 @@ class OpSpec:
     handler: Handler | None
     params: tuple[str, ...] = ("input",)
     primary: str | None = None
-    shortcut: Callable | None = None
+    shortcut: shapes.Shortcut | None = None
     factory: bool = False
     positions: dict[str, int] = field(init=False, repr=False, compare=False)
     input: str | None = field(init=False, repr=False, compare=False)  # primary, else the first parameter
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "positions", {p: i for i, p in enumerate(self.params)})
         object.__setattr__(self, "input", self.primary or (self.params[0] if self.params else None))
 
@@ -99,7 +99,7 @@ def unregister_op(name: str) -> None:
         _TABLE.pop(name, None)
 
 
-def lookup(func) -> OpSpec:
+def lookup(func: Callable[..., Any]) -> OpSpec:
     """The registry entry of a torch function (an "unknown" entry if it has none)."""
     name = getattr(func, "__name__", None) or repr(func)
     spec = _TABLE.get(name)

@@ -35,12 +35,16 @@ import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 import torch
 from torch import nn
 
 from mnlab.storage import write_atomic
+
+if TYPE_CHECKING:  # imported where used: optional at run time
+    import onnx
+    import onnxruntime as ort
 
 #: What each backend needs beyond torch, as import name → pip name.
 REQUIREMENTS = {
@@ -102,7 +106,7 @@ class Engine(Protocol):
 class TorchScriptEngine:
     """The frozen TorchScript form; it runs on torch's intra-op threads (set by the timer)."""
 
-    def __init__(self, form: nn.Module, x: torch.Tensor):
+    def __init__(self, form: nn.Module, x: torch.Tensor) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarning (shape checks) and deprecation notices
             traced = torch.jit.trace(form, x)
@@ -143,7 +147,7 @@ def export_onnx(form: nn.Module, x: torch.Tensor, path: Path) -> None:
 
 
 def ort_session(path: Path, threads: int, *, profile_prefix: str | None = None,
-                optimized_path: Path | None = None):
+                optimized_path: Path | None = None) -> ort.InferenceSession:
     """An ONNX Runtime CPU session on ``path``: all graph optimisations, sequential execution,
     ``threads`` intra-op threads, one inter-op thread; optionally profiling, and saving the
     optimized graph (what actually runs) to ``optimized_path``."""
@@ -179,7 +183,7 @@ def optimized_op_types(path: Path) -> list[str]:
 class OrtEngine:
     """An ONNX Runtime session; a new thread count opens a new session (ORT fixes it per session)."""
 
-    def __init__(self, path: Path, threads: int = 1):
+    def __init__(self, path: Path, threads: int = 1) -> None:
         self.path = Path(path)
         self.threads: int | None = None
         self.set_threads(threads)
@@ -265,7 +269,7 @@ class ProfiledSession:
     the optimized graph that ran (``onnx.ModelProto``), each run's list of (node name, op type,
     µs) from the profiler's "Node" events and each run's ``model_run`` µs."""
 
-    def __init__(self, path: Path, threads: int, workdir: Path):
+    def __init__(self, path: Path, threads: int, workdir: Path) -> None:
         self.optimized = workdir / "optimized.onnx"
         self.session = ort_session(path, threads, profile_prefix=str(workdir / "ort_profile"),
                                    optimized_path=self.optimized)
@@ -274,7 +278,7 @@ class ProfiledSession:
     def run(self, x: torch.Tensor) -> None:
         self.session.run(None, {self.input_name: x.detach().contiguous().numpy()})
 
-    def finish(self):
+    def finish(self) -> tuple[onnx.ModelProto, list[list[tuple[str, str, float]]], list[float]]:
         import onnx
 
         with open(self.session.end_profiling(), encoding="utf-8") as f:
@@ -321,7 +325,7 @@ _POOL_GENERATION = [0]
 class XnnpackEngine:
     """An ExecuTorch program with the XNNPACK delegate; threads are ExecuTorch's global pool."""
 
-    def __init__(self, path: Path, x: torch.Tensor, threads: int = 1):
+    def __init__(self, path: Path, x: torch.Tensor, threads: int = 1) -> None:
         with quiet_native():
             from executorch.runtime import Runtime
 

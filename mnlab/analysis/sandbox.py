@@ -24,7 +24,8 @@ _CONTAINERS = {dict, OrderedDict, list, set}  # put back by content (subclasses:
 _KNOWN = _CONTAINERS | {bool, int, float, str, type(None), tuple}  # cannot be TorchScript
 
 
-def meta_state(model: nn.Module, dtype: torch.dtype):
+def meta_state(model: nn.Module, dtype: torch.dtype
+               ) -> tuple[dict[int, str], dict[str, torch.Tensor], dict[int, int], set[int]]:
     """Meta copies of the model's parameters and buffers, for ``functional_call``.
 
     Returns ``(names, meta, param_numel, buffer_ids)``: qualified module names by ``id``, the
@@ -69,7 +70,7 @@ class Sandbox:
     every module's attributes and recorded containers are put back as they were.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module) -> None:
         self.saved = []
         for module_name, module in model.named_modules():
             state = vars(module)

@@ -13,11 +13,16 @@ the meta device) or None. :mod:`mnlab.analysis.registry` attaches them to op nam
 """
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 from torch.nn import functional as F
 
 META = torch.device("meta")
 _CONVS = (F.conv1d, F.conv2d, F.conv3d)
+
+#: ``(func, op name, args, kwargs) -> output or None``: the signature of every shortcut here.
+Shortcut = Callable[[Callable[..., Any], str, tuple[Any, ...], dict[str, Any]], "torch.Tensor | None"]
 
 
 def _meta_input(args, kwargs) -> bool:
@@ -35,7 +40,8 @@ BINARY = ("add", "sub", "mul", "div", "true_divide", "__add__", "__radd__", "__s
 INPLACE_BINARY = ("add_", "sub_", "mul_", "div_", "__iadd__", "__isub__", "__imul__", "__itruediv__")
 
 
-def unary_output(func, op, args, kwargs):
+def unary_output(func: Callable[..., Any], op: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> torch.Tensor | None:
     """Activations and batch_norm: the input's shape, or the input itself when in place."""
     try:
         inplace_arg = _UNARY[func]
@@ -55,7 +61,8 @@ def unary_output(func, op, args, kwargs):
     return x if inplace else torch.empty(x.shape, dtype=x.dtype, device=META)
 
 
-def binary_output(func, op, args, kwargs):
+def binary_output(func: Callable[..., Any], op: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> torch.Tensor | None:
     """Broadcasting add/sub/mul/div of two meta tensors or a tensor and a Python number."""
     if len(args) != 2 or not _meta_input(args, kwargs) or any(k not in ("alpha", "rounding_mode") for k in kwargs):
         return None
@@ -76,7 +83,8 @@ def binary_output(func, op, args, kwargs):
     return torch.empty(shape, dtype=dtype, device=META)
 
 
-def conv_output(func, op, args, kwargs):
+def conv_output(func: Callable[..., Any], op: str, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> torch.Tensor | None:
     """Output of conv{1,2,3}d called as nn.Conv*d calls it (all seven arguments, numeric
     padding): H_out = ⌊(H + 2·padding − dilation·(k − 1) − 1) / stride⌋ + 1 (PyTorch's Conv2d docs).
     """
@@ -100,7 +108,8 @@ def conv_output(func, op, args, kwargs):
     return torch.empty((x.shape[0], weight.shape[0], *size), dtype=x.dtype, device=META)
 
 
-def linear_output(func, op, args, kwargs):
+def linear_output(func: Callable[..., Any], op: str, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> torch.Tensor | None:
     """F.linear: (*, in) → (*, out)."""
     if func is not F.linear or not _meta_input(args, kwargs):
         return None
@@ -112,12 +121,13 @@ def linear_output(func, op, args, kwargs):
     return torch.empty((*x.shape[:-1], weight.shape[0]), dtype=x.dtype, device=META)
 
 
-def adaptive_pool_output(func, op, args, kwargs):
+def adaptive_pool_output(func: Callable[..., Any], op: str, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> torch.Tensor | None:
     """F.adaptive_avg_pool2d: the spatial size becomes ``output_size`` (None keeps a side)."""
     if func is not F.adaptive_avg_pool2d or not _meta_input(args, kwargs):
         return None
     x = args[0]
-    size = args[1] if len(args) > 1 else kwargs.get("output_size")
+    size: Any = args[1] if len(args) > 1 else kwargs.get("output_size")  # an int or a pair
     size = (size, size) if isinstance(size, int) else tuple(size)
     if x.dim() not in (3, 4) or len(size) != 2:
         return None

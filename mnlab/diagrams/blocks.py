@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from matplotlib.axes import Axes
+
 from mnlab.diagrams.read import Layer
 from mnlab.diagrams.style import PALETTE, arrow, bar, box, text
 
@@ -63,7 +65,7 @@ def _se_branch(ax, x, y, se_layers: list[Layer], prefix: str) -> None:
     text(ax, x, y - 0.3, "×", size=12, weight="bold", colour=PALETTE["se"])
 
 
-def flow(ax, x: float, top: float, layers: list[Layer], in_channels: int, in_size: int, *,
+def flow(ax: Axes, x: float, top: float, layers: list[Layer], in_channels: int, in_size: int, *,
          scale: float, step: float = 0.5, shortcut: bool = False, prefix: str = "",
          linear_note: str = "linear bottleneck") -> FlowLayout:
     """Draw ``layers`` as a chain centred on ``x`` from ``top`` down (see the module docstring).

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from torch import nn
 
-from mnlab.analysis import analyze
+from mnlab.analysis import InputShape, analyze
 from mnlab.diagrams.style import activation_name
 
 
@@ -55,7 +55,7 @@ def _kind(row, module: nn.Module) -> str | None:
     return "pointwise" if module.kernel_size == (1, 1) else "conv"
 
 
-def layers(module: nn.Module, input_shape) -> list[Layer]:
+def layers(module: nn.Module, input_shape: InputShape) -> list[Layer]:
     """Every conv and linear layer ``module`` runs on ``input_shape``, with the BatchNorm and the
     activation that directly follow it inside the same parent module (``conv_bn_act`` and its
     kin). The module is read in eval mode; ``input_shape`` is anything ``analyze`` accepts."""

@@ -12,9 +12,11 @@ import pathlib
 from typing import TYPE_CHECKING, Any, Callable
 
 import matplotlib
+from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
+from matplotlib.text import Text
 from torch import nn
 
 if TYPE_CHECKING:
@@ -76,7 +78,7 @@ def diagram(draw: Callable[..., Figure]) -> Callable[..., Figure]:
     return wrapper
 
 
-def canvas(width: float, height: float):
+def canvas(width: float, height: float) -> tuple[Figure, Axes]:
     """A blank figure ``width`` × ``height`` inches whose data units are inches; returns (fig, ax)."""
     fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -87,9 +89,9 @@ def canvas(width: float, height: float):
     return fig, ax
 
 
-def box(ax, x: float, y: float, w: float, h: float, text: str = "", kind: str = "tensor", *,
+def box(ax: Axes, x: float, y: float, w: float, h: float, text: str = "", kind: str = "tensor", *,
         gid: str | None = None, fontsize: float = 8.5, fill: float = 0.72, hatch: str | None = None,
-        dashed: bool = False, text_colour: str | None = None):
+        dashed: bool = False, text_colour: str | None = None) -> FancyBboxPatch:
     """A rounded box with its lower-left corner at (x, y), coloured by ``kind``, text centred."""
     colour = PALETTE[kind]
     patch = FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=0.06",
@@ -104,8 +106,8 @@ def box(ax, x: float, y: float, w: float, h: float, text: str = "", kind: str = 
     return patch
 
 
-def bar(ax, x: float, y: float, w: float, h: float, kind: str = "tensor", *, gid: str | None = None,
-        hatch: str | None = None):
+def bar(ax: Axes, x: float, y: float, w: float, h: float, kind: str = "tensor", *, gid: str | None = None,
+        hatch: str | None = None) -> Rectangle:
     """A plain rectangle (a tensor drawn to scale): no rounding, so its width is exact."""
     colour = PALETTE[kind]
     patch = Rectangle((x, y), w, h, facecolor=tint(colour, 0.55), edgecolor=colour, linewidth=1.0,
@@ -116,8 +118,8 @@ def bar(ax, x: float, y: float, w: float, h: float, kind: str = "tensor", *, gid
     return patch
 
 
-def cuboid(ax, x: float, y: float, w: float, h: float, depth: float, kind: str = "tensor", *,
-           gid: str | None = None):
+def cuboid(ax: Axes, x: float, y: float, w: float, h: float, depth: float, kind: str = "tensor", *,
+           gid: str | None = None) -> None:
     """A box in perspective (a tensor or a filter): front face w × h at (x, y), receding by ``depth``."""
     colour = PALETTE[kind]
     dx, dy = depth * 0.6, depth * 0.45
@@ -132,8 +134,8 @@ def cuboid(ax, x: float, y: float, w: float, h: float, depth: float, kind: str =
         ax.add_patch(patch)
 
 
-def arrow(ax, start: tuple[float, float], end: tuple[float, float], *, colour: str | None = None,
-          style: str = "-|>", connection: str = "arc3", dashed: bool = False, width: float = 1.1):
+def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], *, colour: str | None = None,
+          style: str = "-|>", connection: str = "arc3", dashed: bool = False, width: float = 1.1) -> FancyArrowPatch:
     """An arrow from ``start`` to ``end`` (``connection``: a matplotlib connectionstyle)."""
     patch = FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=10, shrinkA=0, shrinkB=0,
                             connectionstyle=connection, color=colour or PALETTE["identity"],
@@ -142,14 +144,14 @@ def arrow(ax, start: tuple[float, float], end: tuple[float, float], *, colour: s
     return patch
 
 
-def text(ax, x: float, y: float, s: str, *, size: float = 8.5, colour: str | None = None,
-         ha: str = "center", va: str = "center", weight: str = "normal", style: str = "normal"):
+def text(ax: Axes, x: float, y: float, s: str, *, size: float = 8.5, colour: str | None = None,
+         ha: str = "center", va: str = "center", weight: str = "normal", style: str = "normal") -> Text:
     """Text at (x, y) in the diagrams' font."""
     return ax.text(x, y, s, ha=ha, va=va, fontsize=size, color=colour or PALETTE["text"],
                    fontweight=weight, fontstyle=style, linespacing=1.25)
 
 
-def title(ax, x: float, y: float, s: str, *, ha: str = "center"):
+def title(ax: Axes, x: float, y: float, s: str, *, ha: str = "center") -> Text:
     """A panel heading."""
     return text(ax, x, y, s, size=10, weight="bold", ha=ha)
 

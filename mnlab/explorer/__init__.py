@@ -44,7 +44,7 @@ import hashlib
 import itertools
 import json
 import math
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,10 @@ from mnlab.explorer import live, static
 from mnlab.explorer.grid import explorer_grid, plain
 from mnlab.explorer.static import explorer_page
 from mnlab.explorer.text import Format, apply_format, auto_format, formatter, raw, slider_format
+
+if TYPE_CHECKING:  # imported where used: the live explorer's packages are optional
+    import ipywidgets
+    from matplotlib.figure import Figure
 
 __all__ = ["explorer_grid", "Explorer", "explorer_page"]
 
@@ -164,7 +168,7 @@ class Explorer:
                  chart: str | None | bool = None, formats: Mapping[str, Format] | None = None,
                  note: str | None = None, slider_labels: Mapping[str, str] | None = None,
                  chart_x: str | None = None, initial: Mapping[str, float] | None = None,
-                 missing_text: str = "n/a"):
+                 missing_text: str = "n/a") -> None:
         sliders, outputs = _columns(grid, sliders, outputs)
         self.title = "" if title is None else str(title)
         self.note = "" if note is None else str(note)
@@ -246,7 +250,7 @@ class Explorer:
         in C order of the slider indices (the first slider slowest)."""
         return json.loads(self._json)
 
-    def index(self, **point) -> int:
+    def index(self, **point: float) -> int:
         """Row of ``data`` (the grid sorted by the sliders) and position in the embedded
         arrays of a grid point."""
         flat = 0
@@ -275,13 +279,13 @@ class Explorer:
     def _repr_html_(self) -> str:
         return self.to_html()
 
-    def chart_figure(self, **point):
+    def chart_figure(self, **point: float) -> Figure:
         """A matplotlib Figure of the chart at ``point`` (default: the initial point): the chart
         output against ``chart_x``, one grey line per setting of the other sliders, the current
         one in colour and the current point marked. Used by :meth:`widget`."""
         return live.chart_figure(self, **point)
 
-    def widget(self, *, static_fallback: bool = False):
+    def widget(self, *, static_fallback: bool = False) -> ipywidgets.VBox:
         """The live ipywidgets explorer over the same data: one selection slider per slider
         (its values are the grid's), the outputs as a table, and the chart redrawn on change.
 

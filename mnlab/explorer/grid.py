@@ -4,18 +4,18 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 
-def is_number(value) -> bool:
+def is_number(value: object) -> bool:
     return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)))
 
 
-def plain(value):
-    """A Python int/float for a numpy scalar (JSON and pandas then see a plain number)."""
+def plain(value: Any) -> Any:
+    """A Python int/float for a numpy scalar, any other grid cell as it is (JSON and pandas then see a plain number)."""
     return value.item() if isinstance(value, np.generic) else value
 
 

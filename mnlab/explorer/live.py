@@ -12,10 +12,13 @@ from mnlab.explorer.static import point_html
 from mnlab.explorer.text import compact, esc
 
 if TYPE_CHECKING:
+    import ipywidgets as widgets
+    from matplotlib.figure import Figure
+
     from mnlab.explorer import Explorer
 
 
-def chart_figure(explorer: Explorer, **point):
+def chart_figure(explorer: Explorer, **point: float) -> Figure:
     """The chart at ``point`` as a matplotlib Figure (:meth:`Explorer.chart_figure`)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
@@ -49,7 +52,7 @@ def chart_figure(explorer: Explorer, **point):
     return fig
 
 
-def widget(explorer: Explorer, *, static_fallback: bool = False):
+def widget(explorer: Explorer, *, static_fallback: bool = False) -> widgets.VBox:
     """The live ipywidgets explorer (:meth:`Explorer.widget`)."""
     import ipywidgets as widgets
 

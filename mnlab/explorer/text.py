@@ -10,7 +10,7 @@ from typing import Callable
 Format = str | Callable[[float], str]
 
 
-def auto_format(value) -> str:
+def auto_format(value: float) -> str:
     """Default text: integers with thousands separators, other numbers with 4 significant digits
     (never in exponent notation)."""
     if isinstance(value, numbers.Integral):
@@ -21,7 +21,7 @@ def auto_format(value) -> str:
     return f"{value:,.{digits}f}"
 
 
-def slider_format(value) -> str:
+def slider_format(value: object) -> str:
     """Default text of a slider value: as Python prints it (``0.25``, ``1.0``, ``224``)."""
     return repr(value) if isinstance(value, float) else str(value)
 
@@ -39,7 +39,7 @@ def formatter(name: str, fmt: Format | None, default: Callable) -> Callable[[flo
                      f"or a function of the value returning a string; got {fmt!r}")
 
 
-def apply_format(name: str, fn: Callable, value, missing: str = "n/a") -> str:
+def apply_format(name: str, fn: Callable[[float], str], value: float, missing: str = "n/a") -> str:
     if isinstance(value, float) and math.isnan(value):
         return missing
     try:
@@ -52,7 +52,7 @@ def apply_format(name: str, fn: Callable, value, missing: str = "n/a") -> str:
     return text
 
 
-def raw(value) -> str:
+def raw(value: object) -> str:
     """The value exactly, as a JSON/Python number literal (``repr`` round-trips a float)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal, Sequence, get_args
+from typing import Iterable, Literal, Sequence, get_args
 
 import torch
 from torch import nn
@@ -61,7 +61,7 @@ REDUCED_TAILS: tuple[ReducedTail, ...] = get_args(ReducedTail)
 _V3_HEADS = {"mobilenet_v3_large": (LARGE, 1280), "mobilenet_v3_small": (SMALL, 1024)}
 
 
-def check_choice(value, name: str, allowed) -> object:
+def check_choice(value: object, name: str, allowed: Iterable[object]) -> object:
     """``value`` if it is one of ``allowed``, else a ValueError naming the argument."""
     if not any(value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
@@ -177,7 +177,7 @@ class Backbone(nn.Module):
     """A MobileNet's ``features``, cut after the last tap asked for; ``forward`` returns the tapped
     feature maps as an ordered dict (``{"C4": ..., "C5": ...}``) in the order of ``taps``."""
 
-    def __init__(self, features: nn.Sequential, taps: dict[str, Tap]):
+    def __init__(self, features: nn.Sequential, taps: dict[str, Tap]) -> None:
         super().__init__()
         self.input_check = InputCheck(3, 32)
         last = max(t.index for t in taps.values())
@@ -245,7 +245,7 @@ class LastOutput(nn.Module):
     (:func:`mnlab.analysis.deploy`) needs: a detector's box and class outputs concatenated, a
     segmenter's logits, a backbone's last feature map."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 

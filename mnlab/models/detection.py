@@ -64,7 +64,7 @@ class SSD(nn.Module):
     """Backbone → extra layers → a box and a class predictor per feature map."""
 
     def __init__(self, backbone: Backbone, extra: nn.ModuleList, box_head: nn.ModuleList,
-                 class_head: nn.ModuleList, num_classes: int):
+                 class_head: nn.ModuleList, num_classes: int) -> None:
         super().__init__()
         self.backbone = backbone
         self.extra = extra

@@ -39,7 +39,7 @@ MAX_MULTIPLIER = 1000.0
 MAX_CLASSES = 10**8
 
 
-def check_multiplier(value, name: str = "width_mult", at_least: float | None = None) -> float:
+def check_multiplier(value: object, name: str = "width_mult", at_least: float | None = None) -> float:
     """Validate a scaling multiplier (the width α, the expansion t, the depth): a finite number
     > 0 (or >= ``at_least``) and <= ``MAX_MULTIPLIER``, named in the error."""
     if at_least is None:
@@ -55,12 +55,12 @@ def named(build: Callable[..., nn.Module], name: str, doc: str) -> Callable[...,
     return build
 
 
-def check_num_classes(num_classes) -> int:
+def check_num_classes(num_classes: object) -> int:
     """Validate the classifier size: an integer in [1, ``MAX_CLASSES``]."""
     return check_int(num_classes, "num_classes", at_least=1, at_most=MAX_CLASSES)
 
 
-def check_dropout(dropout) -> float:
+def check_dropout(dropout: object) -> float:
     """Validate a dropout probability: a number in [0, 1]."""
     return check_real(dropout, "dropout", at_least=0, at_most=1)
 
@@ -96,7 +96,7 @@ class DepthwiseSeparable(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3,
                  activation: Activation = nn.ReLU, linear_pointwise: bool = False,
-                 squeeze_excite: nn.Module | None = None):
+                 squeeze_excite: nn.Module | None = None) -> None:
         super().__init__()
         self.depthwise = conv_bn_act(in_channels, in_channels, kernel_size, stride,
                                      groups=in_channels, activation=activation)
@@ -114,7 +114,7 @@ class SqueezeExcite(nn.Module):
     """
 
     def __init__(self, channels: int, squeeze_channels: int,
-                 activation: Activation = nn.ReLU, gate: Activation = HardSigmoid):
+                 activation: Activation = nn.ReLU, gate: Activation = HardSigmoid) -> None:
         super().__init__()
         self.reduce = nn.Conv2d(channels, squeeze_channels, 1)
         self.activation = activation()
@@ -138,7 +138,7 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int, stride: int,
                  kernel_size: int = 3, activation: Activation = nn.ReLU6,
-                 squeeze_excite: nn.Module | None = None):
+                 squeeze_excite: nn.Module | None = None) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
@@ -163,7 +163,7 @@ class InvertedResidual(nn.Module):
 class Classifier(nn.Sequential):
     """Global average pool → flatten → [dropout] → linear: the head of every network in the book."""
 
-    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0):
+    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
@@ -201,7 +201,7 @@ class InputCheck(nn.Module):
     least one pixel; the networks here downsample by 32, so 32 is the floor.
     """
 
-    def __init__(self, in_channels: int = 3, min_size: int = 32):
+    def __init__(self, in_channels: int = 3, min_size: int = 32) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.min_size = min_size
@@ -218,7 +218,7 @@ class MobileNet(nn.Module):
     """
 
     def __init__(self, features: nn.Sequential, classifier: nn.Module, in_channels: int = 3,
-                 min_size: int = 32):
+                 min_size: int = 32) -> None:
         super().__init__()
         self.input_check = InputCheck(in_channels, min_size)
         self.features = features

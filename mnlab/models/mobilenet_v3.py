@@ -75,7 +75,7 @@ class EfficientHead(nn.Sequential):
     """The efficient last stage's tail (Sec. 5.1): pool, then a 1×1 layer on the pooled vector
     (a Linear; no BatchNorm), h-swish, dropout, classifier."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float):
+    def __init__(self, in_features: int, hidden: int, num_classes: int, dropout: float) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)

@@ -42,7 +42,7 @@ HEAD_TAP = {"mobilenet_v1": "C5", "mobilenet_v2": "penultimate", "mobilenet_v3_l
             "mobilenet_v3_small": "C5"}
 
 
-def check_filters(filters, name: str = "filters") -> int:
+def check_filters(filters: object, name: str = "filters") -> int:
     """Validate a head's filter count: an integer ≥ 1."""
     return check_int(filters, name, at_least=1)
 
@@ -54,7 +54,7 @@ def _upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class ImagePooling(nn.Sequential):
     """Global average pool → 1×1 conv-BN-ReLU → upsampled back: the image-level branch."""
 
-    def __init__(self, in_channels: int, filters: int):
+    def __init__(self, in_channels: int, filters: int) -> None:
         super().__init__(nn.AdaptiveAvgPool2d(1), conv_bn_act(in_channels, filters, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +92,7 @@ class LRASPPHead(nn.Module):
     """LR-ASPP (MobileNetV3 Sec. 6.4, Fig. 10): a 1×1 branch gated by pooling → 1×1 → sigmoid,
     upsampled to the stride-8 skip, each mapped to the classes by a 1×1 conv, summed."""
 
-    def __init__(self, low_channels: int, high_channels: int, num_classes: int, filters: int = 128):
+    def __init__(self, low_channels: int, high_channels: int, num_classes: int, filters: int = 128) -> None:
         super().__init__()
         self.cbr = conv_bn_act(high_channels, filters, 1)
         self.scale = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(high_channels, filters, 1, bias=False),
@@ -108,7 +108,7 @@ class LRASPPHead(nn.Module):
 class FCNHead(nn.Sequential):
     """torchvision's auxiliary training head: 3×3 conv-BN-ReLU to a quarter, dropout, 1×1."""
 
-    def __init__(self, in_channels: int, num_classes: int):
+    def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__(conv_bn_act(in_channels, in_channels // 4, 3), nn.Dropout(0.1),
                          nn.Conv2d(in_channels // 4, num_classes, 1))
 
@@ -118,7 +118,7 @@ class Segmenter(nn.Module):
     ``forward`` returns ``{"out": logits}``, with ``"aux"`` when an auxiliary head is present."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module, head_taps: tuple[str, ...],
-                 aux: nn.Module | None = None):
+                 aux: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head

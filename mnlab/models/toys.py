@@ -6,7 +6,7 @@ Each section belongs to a chapter; the models read like the experiment they serv
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -47,8 +47,8 @@ class ToyMobileNetV2(nn.Module):
       places and in the same number; "none" — no shortcut.
     """
 
-    def __init__(self, stages=TOY_STAGES, stem: int = TOY_STEM, *, shortcut: str = "bottleneck",
-                 bottleneck_activation: bool = False, in_channels: int = 1, num_classes: int = 10):
+    def __init__(self, stages: Sequence[tuple[int, int, int, int]] = TOY_STAGES, stem: int = TOY_STEM, *, shortcut: str = "bottleneck",
+                 bottleneck_activation: bool = False, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
@@ -116,7 +116,7 @@ class ChunkedInvertedResidual(nn.Module):
     SE are refused.
     """
 
-    def __init__(self, block: InvertedResidual, chunks: int, expand: nn.Sequential | None = None):
+    def __init__(self, block: InvertedResidual, chunks: int, expand: nn.Sequential | None = None) -> None:
         super().__init__()
         if not isinstance(block, InvertedResidual):
             raise ValueError(f"block must be an InvertedResidual, got {type(block).__name__}")
@@ -209,7 +209,7 @@ class ComposedActivation(nn.Module):
     """An activation written as separate tensor operations, the way a framework without a fused
     kernel runs it: each operation reads and writes the whole tensor."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
 
@@ -249,7 +249,7 @@ def digits_net(activation: Callable[[], nn.Module] = nn.ReLU6, width: int = 12, 
 class SEReLU(nn.Module):
     """ReLU followed by a squeeze-and-excite channel gate (sigmoid): the paper's "SE-ReLU"."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int) -> None:
         super().__init__()
         self.relu = nn.ReLU()
         self.se = SqueezeExcite(channels, max(1, channels // 16), nn.ReLU, nn.Sigmoid)
@@ -273,7 +273,7 @@ class _Pair(nn.Module):
     """Depthwise 3×3 conv-BN-act then pointwise 1×1 conv-BN-act (two of the 30 layers),
     optionally with a skip connection around the pair and/or SE before the last activation."""
 
-    def __init__(self, channels: int, act: Callable[[int], nn.Module], skip: bool, se: bool):
+    def __init__(self, channels: int, act: Callable[[int], nn.Module], skip: bool, se: bool) -> None:
         super().__init__()
         c = channels
         self.dw = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, groups=c, bias=False), nn.BatchNorm2d(c), act(c))
