@@ -210,11 +210,7 @@ def test_build_stores_each_split_s_kernel_training_set_and_reads_it_back(tmp_pat
 
     from mnlab.analysis import kernel_bank
 
-    def fake_compare(models, shapes, **kwargs):   # no clock: latency grows with the input's size
-        ms = {name: 1e-3 + 1e-6 * float(np.prod(shapes[name])) for name in models}
-        return pd.DataFrame({"median_ms": ms, "min_ms": ms, "max_ms": ms, "best_ms": ms})
-
-    monkeypatch.setattr(kernel_bank, "compare_latency", fake_compare)
+    monkeypatch.setattr(kernel_bank, "compare_latency", fake_compare)   # no clock
     Bank = KernelBank
 
     def fit_kernel_model_only(predictors, described, data, split, latency="latency_ms"):
